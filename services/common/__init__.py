@@ -1,0 +1,1 @@
+"""Pieces every numproxy service shares: settings, logging, numbers, errors, gRPC plumbing."""

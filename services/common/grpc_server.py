@@ -1,0 +1,138 @@
+"""The one way a numproxy gRPC service starts and stops.
+
+Standard health service (per-service status, SERVING only while its dependency checks pass,
+NOT_SERVING on shutdown), reflection, the error-mapping interceptor, and a graceful SIGTERM
+path: health NOT_SERVING -> server.stop(grace) -> cleanup callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from numproxy.common.errors import ErrorMappingInterceptor
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+Cleanup = Callable[[], Awaitable[None]]
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class GrpcService:
+    """A grpc.aio server with health, reflection and graceful shutdown.
+
+    ``services`` are the fully-qualified service names registered by ``register``; each gets
+    a health status, as does the overall ("") status.
+    """
+
+    def __init__(
+        self,
+        *,
+        bind: str,
+        services: Sequence[str],
+        register: Callable[[grpc.aio.Server], None],
+        readiness: ReadinessCheck | None = None,
+        readiness_interval: float = 2.0,
+        grace: float = 10.0,
+    ) -> None:
+        self._bind = bind
+        self._services = list(services)
+        self._readiness = readiness
+        self._readiness_interval = readiness_interval
+        self._grace = grace
+        self._cleanups: list[Cleanup] = []
+        self._stopping = asyncio.Event()
+        self.server = grpc.aio.server(
+            interceptors=[ErrorMappingInterceptor()],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            ],
+        )
+        register(self.server)
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    def on_shutdown(self, cleanup: Cleanup) -> None:
+        """Run ``cleanup`` after the server stopped (close clients, dispose engines)."""
+        self._cleanups.append(cleanup)
+
+    async def start(self) -> int:
+        self.port = self.server.add_insecure_port(self._bind)
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC server to {self._bind}")
+        await self._set_all(NOT_SERVING)
+        await self.server.start()
+        await self._refresh_health()
+        return self.port
+
+    async def _set_all(
+        self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType
+    ) -> None:
+        for name in ("", *self._services):
+            await self.health.set(name, status)
+
+    async def _refresh_health(self) -> None:
+        ok = True
+        if self._readiness is not None:
+            try:
+                ok = await self._readiness()
+            except Exception as exc:  # a failing check means "not ready", never a crash
+                log.warning("readiness check failed: %s", exc)
+                ok = False
+        if not self._stopping.is_set():
+            await self._set_all(SERVING if ok else NOT_SERVING)
+
+    async def _health_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._readiness_interval)
+            if not self._stopping.is_set():
+                await self._refresh_health()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT (or request_stop), then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        log.info("serving %s on port %d", ", ".join(self._services), self.port)
+        health_task = asyncio.create_task(self._health_loop())
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+            health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health_task
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        log.info("shutting down (grace %.1fs)", self._grace)
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self._grace)
+        for cleanup in reversed(self._cleanups):
+            try:
+                await cleanup()
+            except Exception:
+                log.exception("cleanup failed")
+        log.info("stopped")

@@ -1,0 +1,1 @@
+"""numproxy gateway service."""

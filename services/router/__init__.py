@@ -1,0 +1,1 @@
+"""numproxy router service."""

@@ -1,0 +1,1 @@
+"""numproxy simulator service."""

@@ -1,0 +1,1 @@
+"""Generated from protos/numproxy/v1: do not edit."""
