@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.vonage_signing import SignatureMethod
 
 
 class GatewaySettings(ServiceSettings):
@@ -15,4 +16,21 @@ class GatewaySettings(ServiceSettings):
     router_address: str = Field("127.0.0.1:50051", description="host:port of the router")
     router_timeout: float = Field(
         5.0, gt=0, description="deadline of one router call, seconds (then 503 to Vonage)"
+    )
+    signature_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Vonage signature secret; empty = webhooks need no signature. Also the "
+        "HS256 key of Messages-API JWTs",
+    )
+    signature_method: SignatureMethod = Field(
+        "md5hash", description="SMS-API signature method: md5hash, md5, sha1, sha256 or sha512"
+    )
+    signature_max_age: int = Field(
+        300,
+        ge=0,
+        description="accepted clock difference of a signed webhook's timestamp, seconds; "
+        "0 = no timestamp check",
+    )
+    max_body_bytes: int = Field(
+        65_536, gt=0, description="largest webhook body accepted (then 413)"
     )

@@ -1,0 +1,1 @@
+"""The router's database: models, engine, repository helpers."""

@@ -1,0 +1,55 @@
+"""Writing outbound messages: each is an interaction row that is also an outbox entry.
+
+Rows are written in the caller's transaction (with the inbound that caused them); the
+dispatcher sends them once that transaction committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from numproxy.router.db.models import Interaction
+
+QUEUED = "QUEUED"
+SENT = "SENT"
+DELIVERED = "DELIVERED"
+FAILED = "FAILED"
+RECEIVED = "RECEIVED"
+
+
+def queue_outbound(
+    db: AsyncSession,
+    *,
+    now: datetime,
+    proxy_number: str,
+    recipient_number: str,
+    text: str,
+    session_id: str | None = None,
+    sender_number: str = "",
+    cause_id: str | None = None,
+) -> Interaction:
+    """Add an outbound SMS from ``proxy_number`` to ``recipient_number``, due now."""
+    row = Interaction(
+        id=str(uuid.uuid4()),
+        session_id=session_id,
+        direction="OUTBOUND",
+        sender_number=sender_number,
+        recipient_number=recipient_number,
+        proxy_number=proxy_number,
+        text=text,
+        status=QUEUED,
+        failure_reason="",
+        note="",
+        provider_message_ids=[],
+        part_statuses={},
+        attempts=0,
+        next_attempt_at=now,
+        cause_id=cause_id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(row)
+    return row
