@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(HERE / "versions"))
     # Passed through attributes, not the ini, so '%' in passwords needs no escaping.
     config.attributes["database_url"] = database_url

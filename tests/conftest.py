@@ -1,0 +1,65 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), migrated from the migrations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from numproxy.router.db.engine import create_engine
+from numproxy.router.migrations import upgrade
+from tests.support.postgres import PostgresServer, PostgresUnavailable, running_postgres
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEMPLATE_DB = "numproxy_template"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL cluster for the whole run (skipped without PostgreSQL, not in CI)."""
+    try:
+        with running_postgres() as server:
+            server.psql(f"CREATE DATABASE {TEMPLATE_DB}")
+            upgrade(server.url(TEMPLATE_DB))
+            yield server
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            raise
+        pytest.skip(f"PostgreSQL server binaries not found: {exc}")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def fresh_postgres_database(server: PostgresServer) -> str:
+    """A new database cloned from the migrated template; returns its URL."""
+    name = "t_" + uuid.uuid4().hex[:16]
+    server.psql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    return server.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A freshly migrated, empty database: the test runs once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "numproxy.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return fresh_postgres_database(server)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
