@@ -1,0 +1,1 @@
+"""The ``numproxy`` command line."""

@@ -1,0 +1,232 @@
+"""``numproxy pool ...`` and ``numproxy session ...``: the public API from the shell."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from numproxy.cli.output import (
+    dump_json,
+    interaction_line,
+    number_line,
+    pool_line,
+    session_line,
+    to_dict,
+)
+from numproxy.client import NumproxyClient
+
+Command = Callable[[NumproxyClient, argparse.Namespace], Awaitable[str]]
+
+
+async def pool_create(client: NumproxyClient, args: argparse.Namespace) -> str:
+    pool = await client.create_pool(
+        args.name,
+        default_ttl=args.ttl,
+        default_lifetime=args.lifetime,
+        out_of_session_policy=args.policy,
+        out_of_session_reply=args.reply or "",
+        reply_interval=args.reply_interval,
+    )
+    return dump_json(to_dict(pool)) if args.json else pool_line(pool)
+
+
+async def pool_get(client: NumproxyClient, args: argparse.Namespace) -> str:
+    pool = await client.get_pool(args.name)
+    return dump_json(to_dict(pool)) if args.json else pool_line(pool)
+
+
+async def pool_list(client: NumproxyClient, args: argparse.Namespace) -> str:
+    pools = [pool async for pool in client.iter_pools()]
+    if args.json:
+        return dump_json([to_dict(p) for p in pools])
+    return "\n".join(pool_line(p) for p in pools) or "(no pools)"
+
+
+async def pool_numbers(client: NumproxyClient, args: argparse.Namespace) -> str:
+    numbers = [n async for n in client.iter_numbers(args.name or "")]
+    if args.json:
+        return dump_json([to_dict(n) for n in numbers])
+    return "\n".join(number_line(n) for n in numbers) or "(no numbers)"
+
+
+async def pool_add_numbers(client: NumproxyClient, args: argparse.Namespace) -> str:
+    numbers = await client.add_numbers(args.pool, args.numbers)
+    if args.json:
+        return dump_json([to_dict(n) for n in numbers])
+    return "\n".join(number_line(n) for n in numbers)
+
+
+async def pool_remove_number(client: NumproxyClient, args: argparse.Namespace) -> str:
+    number = await client.remove_number(args.pool, args.number)
+    return dump_json(to_dict(number)) if args.json else number_line(number)
+
+
+def _metadata(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--metadata takes KEY=VALUE, got {pair!r}")
+        result[key] = value
+    return result
+
+
+async def session_create(client: NumproxyClient, args: argparse.Namespace) -> str:
+    session = await client.create_session(
+        args.a,
+        args.b,
+        pool=args.pool,
+        ttl=args.ttl,
+        expire_time=args.expire_time,
+        metadata=_metadata(args.metadata),
+        request_id=args.request_id or "",
+        display_names=(args.name_a or "", args.name_b or ""),
+        greetings=(args.greeting_a or "", args.greeting_b or ""),
+    )
+    # Always JSON: scripts read the session id and proxy numbers from it.
+    return dump_json(to_dict(session))
+
+
+async def session_get(client: NumproxyClient, args: argparse.Namespace) -> str:
+    session = await client.get_session(args.id)
+    return dump_json(to_dict(session)) if args.json else session_line(session)
+
+
+async def session_list(client: NumproxyClient, args: argparse.Namespace) -> str:
+    sessions = [
+        s
+        async for s in client.iter_sessions(
+            participant_number=args.participant or "",
+            status=args.status or "",
+            pool=args.pool or "",
+        )
+    ]
+    if args.json:
+        return dump_json([to_dict(s) for s in sessions])
+    return "\n".join(session_line(s) for s in sessions) or "(no sessions)"
+
+
+async def session_update(client: NumproxyClient, args: argparse.Namespace) -> str:
+    if args.ttl is None and args.expire_time is None:
+        raise argparse.ArgumentTypeError("session update needs --ttl and/or --expire-time")
+    session = await client.update_session(args.id, ttl=args.ttl, expire_time=args.expire_time)
+    return dump_json(to_dict(session)) if args.json else session_line(session)
+
+
+async def session_close(client: NumproxyClient, args: argparse.Namespace) -> str:
+    session = await client.close_session(args.id)
+    return dump_json(to_dict(session)) if args.json else session_line(session)
+
+
+async def session_delete(client: NumproxyClient, args: argparse.Namespace) -> str:
+    await client.delete_session(args.id)
+    return dump_json({"deleted": args.id}) if args.json else f"deleted {args.id}"
+
+
+async def session_interactions(client: NumproxyClient, args: argparse.Namespace) -> str:
+    items = [i async for i in client.iter_interactions(args.id)]
+    if args.json:
+        return dump_json([to_dict(i) for i in items])
+    return "\n".join(interaction_line(i) for i in items) or "(no interactions)"
+
+
+def seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"seconds must not be negative, got {value}")
+    return number
+
+
+def timestamp(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time like 2030-01-31T12:00:00+00:00, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. +00:00 or Z) in {value!r}")
+    return parsed
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``pool`` and ``session`` with their sub-commands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--router", default="127.0.0.1:50051", metavar="HOST:PORT", help="router address"
+    )
+    common.add_argument("--json", action="store_true", help="print JSON")
+
+    pool = sub.add_parser("pool", help="pools of proxy numbers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = pool.add_parser("create", parents=[common], help="create a pool")
+    p.add_argument("name")
+    p.add_argument("--ttl", type=seconds, help="default idle TTL of its sessions, seconds")
+    p.add_argument("--lifetime", type=seconds, help="default absolute lifetime, seconds")
+    p.add_argument("--policy", choices=["drop", "reply"], help="out-of-session policy")
+    p.add_argument("--reply", help="out-of-session reply text (with --policy reply)")
+    p.add_argument("--reply-interval", type=seconds, help="at most one reply per sender per …")
+    p.set_defaults(command=pool_create)
+    p = pool.add_parser("get", parents=[common], help="show a pool")
+    p.add_argument("name")
+    p.set_defaults(command=pool_get)
+    p = pool.add_parser("list", parents=[common], help="list pools")
+    p.set_defaults(command=pool_list)
+    p = pool.add_parser("numbers", parents=[common], help="list numbers with usage")
+    p.add_argument("name", nargs="?", help="only this pool's numbers")
+    p.set_defaults(command=pool_numbers)
+    p = pool.add_parser("add-numbers", parents=[common], help="add proxy numbers to a pool")
+    p.add_argument("pool")
+    p.add_argument("numbers", nargs="+", metavar="NUMBER")
+    p.set_defaults(command=pool_add_numbers)
+    p = pool.add_parser("remove-number", parents=[common], help="drain a number")
+    p.add_argument("pool")
+    p.add_argument("number")
+    p.set_defaults(command=pool_remove_number)
+
+    session = sub.add_parser("session", help="proxied sessions").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = session.add_parser("create", parents=[common], help="open a session (prints JSON)")
+    p.add_argument("a", metavar="A", help="first participant's real number")
+    p.add_argument("b", metavar="B", help="second participant's real number")
+    p.add_argument("--pool", default="default")
+    p.add_argument("--ttl", type=seconds, help="idle TTL, seconds")
+    p.add_argument("--expire-time", type=timestamp, help="absolute expiry, ISO-8601")
+    p.add_argument("--request-id", help="idempotency key")
+    p.add_argument("--name-a", help="display name of A")
+    p.add_argument("--name-b", help="display name of B")
+    p.add_argument("--greeting-a", help="text sent to A from A's proxy number on creation")
+    p.add_argument("--greeting-b", help="text sent to B from B's proxy number on creation")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(command=session_create)
+    for action, func, help_text in (
+        ("get", session_get, "show a session"),
+        ("close", session_close, "close a session"),
+        ("delete", session_delete, "erase a session and its interactions"),
+        ("interactions", session_interactions, "list a session's messages"),
+    ):
+        p = session.add_parser(action, parents=[common], help=help_text)
+        p.add_argument("id", metavar="ID")
+        p.set_defaults(command=func)
+    p = session.add_parser("list", parents=[common], help="list sessions")
+    p.add_argument("--participant", metavar="NUMBER", help="only sessions with this number")
+    p.add_argument("--status", choices=["open", "in_progress", "closed"])
+    p.add_argument("--pool")
+    p.set_defaults(command=session_list)
+    p = session.add_parser("update", parents=[common], help="change ttl / expiry")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--ttl", type=seconds, help="idle TTL, seconds")
+    p.add_argument("--expire-time", type=timestamp, help="absolute expiry, ISO-8601")
+    p.set_defaults(command=session_update)
+
+
+async def run_command(args: argparse.Namespace) -> str:
+    command: Command = args.command
+    async with NumproxyClient(args.router) as client:
+        return await command(client, args)

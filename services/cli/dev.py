@@ -1,0 +1,125 @@
+"""``numproxy dev``: the whole local stack, each service its own supervised process.
+
+Migrates the database, starts router, sender, simulator and gateway, makes sure the
+``default`` pool has numbers, prints where everything is, restarts a service that dies (as
+Kubernetes would), and stops everything in order on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.engine import make_url
+
+from numproxy.cli.stack import SERVICES, STOP_ORDER, ServiceProcess, StackConfig, wait_ready
+from numproxy.client import AlreadyExistsError, NumproxyClient
+
+log = logging.getLogger("numproxy.dev")
+
+# Fictional numbers (the 555-01xx range) for the simulator's default pool.
+DEFAULT_NUMBERS = ("+12025550101", "+12025550102", "+12025550103", "+12025550104")
+RESTART_BACKOFF_MAX = 10.0
+
+
+class Supervisor:
+    def __init__(self, config: StackConfig, numbers: Sequence[str]) -> None:
+        self.config = config
+        self.numbers = list(numbers)
+        self.processes = {name: ServiceProcess(name, config) for name in SERVICES}
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        watchers: list[asyncio.Task[None]] = []
+        try:
+            for name in SERVICES:
+                process = self.processes[name]
+                await process.start()
+                await self._until_ready_or_stopped(name, process)
+                if self.stopping.is_set():
+                    return 0
+                watchers.append(asyncio.create_task(self._watch(name)))
+            await self._seed_pool()
+            self._print_banner()
+            await self.stopping.wait()
+            return 0
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            self.stopping.set()
+            for task in watchers:
+                task.cancel()
+            for name in STOP_ORDER:
+                await self.processes[name].stop()
+            print("numproxy dev: stopped", file=sys.stderr)
+
+    async def _until_ready_or_stopped(self, name: str, process: ServiceProcess) -> None:
+        ready = asyncio.create_task(wait_ready(name, self.config, process))
+        stop = asyncio.create_task(self.stopping.wait())
+        done, _ = await asyncio.wait({ready, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if ready in done:
+            ready.result()
+        else:
+            ready.cancel()
+
+    async def _watch(self, name: str) -> None:
+        """Restart ``name`` whenever it exits while the stack is meant to be up."""
+        backoff = 0.5
+        process = self.processes[name]
+        while True:
+            code = await process.wait()
+            if self.stopping.is_set():
+                return
+            log.warning("%s exited with code %s; restarting in %.1fs", name, code, backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), backoff)
+            if self.stopping.is_set():
+                return
+            await process.start()
+            backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+            with contextlib.suppress(RuntimeError, TimeoutError):
+                await wait_ready(name, self.config, process)
+                backoff = 0.5
+
+    async def _seed_pool(self) -> None:
+        async with NumproxyClient(self.config.router_address) as client:
+            with contextlib.suppress(AlreadyExistsError):
+                await client.create_pool("default")
+            if self.numbers:
+                await client.add_numbers("default", self.numbers)
+
+    def _print_banner(self) -> None:
+        c = self.config
+        url = make_url(c.database_url).render_as_string(hide_password=True)
+        lines = [
+            "",
+            "numproxy dev stack is up",
+            f"  gateway    {c.gateway_url}  (Vonage webhooks: /webhooks/inbound-sms,"
+            " /webhooks/delivery-receipt)",
+            f"  router     {c.router_address}  (gRPC: SessionService, PoolService)",
+            f"  sender     {c.sender_address}",
+            f"  simulator  {c.simulator_url}  (/_sim/inbound, /_sim/outbox, /_sim/config)",
+            f"  database   {url}",
+            f"  pool       default: {', '.join(self.numbers) or '(no numbers added)'}",
+            "",
+            "Try:  numproxy session create +15551230001 +15551230002",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+
+def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:
+    from numproxy.router.migrations import upgrade
+
+    upgrade(config.database_url)
+    return asyncio.run(Supervisor(config, numbers).run())

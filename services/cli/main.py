@@ -1,0 +1,168 @@
+"""numproxy: run a service, the local stack, or drive pools and sessions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from pathlib import Path
+from typing import NoReturn
+
+from numproxy import __version__
+from numproxy.cli.admin import add_commands, run_command
+from numproxy.client import NumproxyError
+
+SERVICE_HELP = {
+    "gateway": "run the gateway (Vonage webhooks -> router), settings NUMPROXY_GATEWAY_*",
+    "router": "run the router (sessions, pools, routing), settings NUMPROXY_ROUTER_*",
+    "sender": "run the sender (Vonage SMS API), settings NUMPROXY_SENDER_*",
+    "simulator": "run the Vonage simulator, settings NUMPROXY_SIMULATOR_*",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors print one line and exit 1, like every other CLI error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value and value.isdigit() else default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="numproxy", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"numproxy {__version__}")
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    sub._parser_class = Parser  # sub-commands share the error style
+
+    for name, help_text in SERVICE_HELP.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "router":
+            p.add_argument(
+                "action",
+                nargs="?",
+                choices=["migrate"],
+                help="migrate: apply database migrations to NUMPROXY_ROUTER_DATABASE_URL and exit",
+            )
+            p.add_argument("--database-url", help="with migrate: the database to migrate")
+        p.set_defaults(service=name)
+
+    dev = sub.add_parser(
+        "dev",
+        help="run the whole stack locally (SQLite + simulator)",
+        description="Run router, sender, simulator and gateway as supervised local processes.",
+    )
+    dev.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in .numproxy/)")
+    dev.add_argument(
+        "--numbers",
+        help="comma-separated proxy numbers of the 'default' pool (default: four 555 numbers)",
+    )
+    dev.add_argument("--host", default=os.environ.get("NUMPROXY_DEV_HOST", "127.0.0.1"))
+    dev.add_argument("--gateway-port", type=int, default=env_int("NUMPROXY_GATEWAY_PORT", 8080))
+    dev.add_argument("--router-port", type=int, default=env_int("NUMPROXY_ROUTER_PORT", 50051))
+    dev.add_argument("--sender-port", type=int, default=env_int("NUMPROXY_SENDER_PORT", 50052))
+    dev.add_argument("--simulator-port", type=int, default=env_int("NUMPROXY_SIMULATOR_PORT", 8090))
+    dev.add_argument(
+        "--signature-secret",
+        default=os.environ.get("NUMPROXY_DEV_SIGNATURE_SECRET", ""),
+        help="sign webhooks (simulator) and require signatures (gateway) with this secret",
+    )
+    dev.add_argument(
+        "--signature-method",
+        default="md5hash",
+        choices=["md5hash", "md5", "sha1", "sha256", "sha512"],
+    )
+    dev.set_defaults(service="dev")
+
+    add_commands(sub)
+    return parser
+
+
+def run_service(name: str) -> int:
+    module = import_module(f"numproxy.{name}.__main__")
+    result: int = module.main([])
+    return result
+
+
+def migrate(database_url: str | None) -> int:
+    from pydantic import ValidationError
+
+    from numproxy.router.migrations import upgrade
+    from numproxy.router.settings import RouterSettings
+
+    try:
+        url = database_url or RouterSettings().database_url.get_secret_value()
+    except ValidationError as exc:
+        print(f"error: invalid router settings: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 1
+    upgrade(url)
+    print("migrations applied")
+    return 0
+
+
+def dev(args: argparse.Namespace) -> int:
+    from numproxy.cli.dev import DEFAULT_NUMBERS, run_dev
+    from numproxy.cli.stack import StackConfig
+    from numproxy.common.errors import InvalidArgument
+    from numproxy.common.numbers import normalize
+
+    if args.database_url:
+        database_url = args.database_url
+    else:
+        Path(".numproxy").mkdir(exist_ok=True)
+        database_url = "sqlite+aiosqlite:///.numproxy/dev.db"
+    try:
+        numbers = (
+            [normalize(n, field="--numbers") for n in args.numbers.split(",") if n.strip()]
+            if args.numbers
+            else list(DEFAULT_NUMBERS)
+        )
+    except InvalidArgument as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    extra: dict[str, str] = {}
+    if args.signature_secret:
+        for service in ("GATEWAY", "SIMULATOR"):
+            extra[f"NUMPROXY_{service}_SIGNATURE_SECRET"] = args.signature_secret
+            extra[f"NUMPROXY_{service}_SIGNATURE_METHOD"] = args.signature_method
+    config = StackConfig(
+        database_url=database_url,
+        host=args.host,
+        gateway_port=args.gateway_port,
+        router_port=args.router_port,
+        sender_port=args.sender_port,
+        simulator_port=args.simulator_port,
+        extra_env=extra,
+    )
+    return run_dev(config, numbers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.group in SERVICE_HELP:
+            if args.group == "router" and args.action == "migrate":
+                return migrate(args.database_url)
+            return run_service(args.group)
+        if args.group == "dev":
+            return dev(args)
+        print(asyncio.run(run_command(args)))
+        return 0
+    except NumproxyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The local stack: how each service is started as its own process and when it is ready.
+
+Used by ``numproxy dev`` and by the end-to-end tests, so both run the services the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from numproxy.common.grpc_client import is_serving, open_channel
+
+# Start order: the router and sender first, the gateway (which needs the router) last.
+SERVICES = ("router", "sender", "simulator", "gateway")
+# Stop order: stop taking webhooks first, the sender (which the router drains into) last.
+STOP_ORDER = ("gateway", "simulator", "router", "sender")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    database_url: str
+    host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    router_port: int = 50051
+    sender_port: int = 50052
+    simulator_port: int = 8090
+    api_key: str = "simkey"
+    api_secret: str = "simsecret"
+    # Extra NUMPROXY_* variables for every service (signing, log format, ...).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def router_address(self) -> str:
+        return f"{self.host}:{self.router_port}"
+
+    @property
+    def sender_address(self) -> str:
+        return f"{self.host}:{self.sender_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://{self.host}:{self.simulator_port}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The NUMPROXY_<SERVICE>_* variables that wire ``service`` into this stack."""
+        values: dict[str, str] = {
+            "router": {
+                "PORT": str(self.router_port),
+                "DATABASE_URL": self.database_url,
+                "SENDER_ADDRESS": self.sender_address,
+            },
+            "sender": {
+                "PORT": str(self.sender_port),
+                "BASE_URL": self.simulator_url,
+                "API_KEY": self.api_key,
+                "API_SECRET": self.api_secret,
+                "RATE_LIMIT": "30",
+            },
+            "simulator": {
+                "PORT": str(self.simulator_port),
+                "GATEWAY_URL": self.gateway_url,
+                "API_KEY": self.api_key,
+                "API_SECRET": self.api_secret,
+            },
+            "gateway": {
+                "PORT": str(self.gateway_port),
+                "ROUTER_ADDRESS": self.router_address,
+            },
+        }[service]
+        prefix = f"NUMPROXY_{service.upper()}_"
+        env = {prefix + "HOST": self.host}
+        env.update({prefix + key: value for key, value in values.items()})
+        return env
+
+    def process_env(self, service: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update(self.service_env(service))
+        return env
+
+
+class ServiceProcess:
+    """One service running as ``python -m numproxy.<service>`` in its own process group."""
+
+    def __init__(self, service: str, config: StackConfig) -> None:
+        self.service = service
+        self.config = config
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"numproxy.{self.service}",
+            env=self.config.process_env(self.service),
+            # Own session: a terminal's Ctrl-C reaches the supervisor, which stops us in order.
+            start_new_session=True,
+        )
+
+    async def wait(self) -> int:
+        assert self.process is not None
+        return await self.process.wait()
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.running and self.process is not None:
+            self.process.send_signal(sig)
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+        if self.process is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            self.signal(signal.SIGKILL)
+            return await self.process.wait()
+
+
+async def is_ready(service: str, config: StackConfig) -> bool:
+    """Whether ``service`` answers its own health check."""
+    if service in ("router", "sender"):
+        address = config.router_address if service == "router" else config.sender_address
+        channel = open_channel(address)
+        try:
+            return await is_serving(channel)
+        finally:
+            await channel.close(None)
+    url = {
+        "gateway": f"{config.gateway_url}/healthz",
+        "simulator": f"{config.simulator_url}/_sim/config",
+    }[service]
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def wait_ready(
+    service: str, config: StackConfig, process: ServiceProcess | None = None, timeout: float = 30
+) -> None:
+    """Poll ``service``'s health check until it passes; fail early if its process died."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await is_ready(service, config):
+        if process is not None and not process.running:
+            raise RuntimeError(f"{service} exited during start-up (see its log above)")
+        if loop.time() > deadline:
+            raise TimeoutError(f"{service} did not become ready within {timeout:.0f}s")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,359 @@
+"""Typed async client for numproxy's public gRPC API (sessions and pools).
+
+    async with NumproxyClient("router:50051") as np:
+        await np.add_numbers("default", ["+15550100001", "+15550100002"])
+        session = await np.create_session("+15551230001", "+15551230002", ttl=3600)
+        print(session.participants[0].proxy_number)
+
+Every method returns the protobuf resource (``numproxy.v1.*_pb2``). Failures raise
+:class:`NumproxyError` subclasses carrying the server's ErrorInfo ``reason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+
+from numproxy.common.errors import error_info
+from numproxy.common.grpc_client import open_channel
+from numproxy.v1 import pool_pb2, pool_pb2_grpc, session_pb2, session_pb2_grpc
+
+Seconds = float | timedelta
+
+
+class NumproxyError(Exception):
+    """A failed call: gRPC ``code``, ErrorInfo ``reason`` and ``metadata``, and the message."""
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, reason: str, metadata: Mapping[str, str]
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.metadata = dict(metadata)
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.reason})" if self.reason else self.message
+
+
+class InvalidArgumentError(NumproxyError):
+    pass
+
+
+class NotFoundError(NumproxyError):
+    pass
+
+
+class AlreadyExistsError(NumproxyError):
+    pass
+
+
+class PoolExhaustedError(NumproxyError):
+    pass
+
+
+class UnavailableError(NumproxyError):
+    pass
+
+
+_BY_CODE: dict[grpc.StatusCode, type[NumproxyError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: PoolExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
+}
+
+
+def translate(error: grpc.aio.AioRpcError, target: str) -> NumproxyError:
+    """The typed exception for a failed call."""
+    info = error_info(error)
+    code = error.code()
+    message = error.details() or code.name
+    if info is None and code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        message = f"router at {target} is unreachable"
+    reason = info.reason if info is not None else code.name
+    metadata = dict(info.metadata) if info is not None else {}
+    return _BY_CODE.get(code, NumproxyError)(code, message, reason, metadata)
+
+
+def pool_name(pool: str) -> str:
+    return pool if pool.startswith("pools/") else f"pools/{pool}"
+
+
+def session_name(session: str) -> str:
+    return session if session.startswith("sessions/") else f"sessions/{session}"
+
+
+def _duration(value: Seconds) -> duration_pb2.Duration:
+    result = duration_pb2.Duration()
+    result.FromTimedelta(value if isinstance(value, timedelta) else timedelta(seconds=value))
+    return result
+
+
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    result = timestamp_pb2.Timestamp()
+    result.FromDatetime(value)
+    return result
+
+
+class NumproxyClient:
+    """One channel to a router; use as an async context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        *,
+        timeout: float = 10.0,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._own_channel = channel is None
+        self._channel = channel or open_channel(target)
+        self._sessions = session_pb2_grpc.SessionServiceStub(self._channel)
+        self._pools = pool_pb2_grpc.PoolServiceStub(self._channel)
+
+    async def __aenter__(self) -> NumproxyClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_channel:
+            await self._channel.close(None)
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc, self.target) from None
+
+    # --- pools -------------------------------------------------------------------------
+
+    async def create_pool(
+        self,
+        pool_id: str,
+        *,
+        default_ttl: Seconds | None = None,
+        default_lifetime: Seconds | None = None,
+        out_of_session_policy: str | None = None,
+        out_of_session_reply: str = "",
+        reply_interval: Seconds | None = None,
+    ) -> pool_pb2.Pool:
+        """Create a pool. ``out_of_session_policy``: "drop" or "reply"."""
+        pool = pool_pb2.Pool(out_of_session_reply=out_of_session_reply)
+        if default_ttl is not None:
+            pool.default_ttl.CopyFrom(_duration(default_ttl))
+        if default_lifetime is not None:
+            pool.default_lifetime.CopyFrom(_duration(default_lifetime))
+        if reply_interval is not None:
+            pool.reply_interval.CopyFrom(_duration(reply_interval))
+        if out_of_session_policy:
+            key = f"OUT_OF_SESSION_POLICY_{out_of_session_policy.upper()}"
+            pool.out_of_session_policy = pool_pb2.OutOfSessionPolicy.Value(key)
+        request = pool_pb2.CreatePoolRequest(pool_id=pool_id, pool=pool)
+        reply = await self._call(self._pools.CreatePool, request)
+        result: pool_pb2.Pool = reply.pool
+        return result
+
+    async def get_pool(self, pool: str) -> pool_pb2.Pool:
+        reply = await self._call(self._pools.GetPool, pool_pb2.GetPoolRequest(name=pool_name(pool)))
+        result: pool_pb2.Pool = reply.pool
+        return result
+
+    async def list_pools(
+        self, *, page_size: int = 0, page_token: str = ""
+    ) -> pool_pb2.ListPoolsResponse:
+        request = pool_pb2.ListPoolsRequest(page_size=page_size, page_token=page_token)
+        result: pool_pb2.ListPoolsResponse = await self._call(self._pools.ListPools, request)
+        return result
+
+    async def iter_pools(self) -> AsyncIterator[pool_pb2.Pool]:
+        token = ""
+        while True:
+            page = await self.list_pools(page_token=token)
+            for pool in page.pools:
+                yield pool
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def add_numbers(self, pool: str, numbers: Iterable[str]) -> list[pool_pb2.ProxyNumber]:
+        request = pool_pb2.AddNumbersRequest(pool=pool_name(pool), numbers=list(numbers))
+        reply = await self._call(self._pools.AddNumbers, request)
+        return list(reply.numbers)
+
+    async def remove_number(self, pool: str, number: str) -> pool_pb2.ProxyNumber:
+        """Drain ``number``: no new sessions on it; existing ones run to their end."""
+        request = pool_pb2.RemoveNumberRequest(pool=pool_name(pool), number=number)
+        reply = await self._call(self._pools.RemoveNumber, request)
+        result: pool_pb2.ProxyNumber = reply.number
+        return result
+
+    async def list_numbers(
+        self, pool: str = "", *, page_size: int = 0, page_token: str = ""
+    ) -> pool_pb2.ListNumbersResponse:
+        request = pool_pb2.ListNumbersRequest(
+            pool=pool_name(pool) if pool else "", page_size=page_size, page_token=page_token
+        )
+        result: pool_pb2.ListNumbersResponse = await self._call(self._pools.ListNumbers, request)
+        return result
+
+    async def iter_numbers(self, pool: str = "") -> AsyncIterator[pool_pb2.ProxyNumber]:
+        token = ""
+        while True:
+            page = await self.list_numbers(pool, page_token=token)
+            for number in page.numbers:
+                yield number
+            token = page.next_page_token
+            if not token:
+                return
+
+    # --- sessions ----------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        first: str,
+        second: str,
+        *,
+        pool: str = "default",
+        ttl: Seconds | None = None,
+        expire_time: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+        request_id: str = "",
+        display_names: tuple[str, str] = ("", ""),
+        greetings: tuple[str, str] = ("", ""),
+    ) -> session_pb2.Session:
+        """Open a session between two real numbers; each gets a proxy number from ``pool``."""
+        participants = [
+            session_pb2.ParticipantSpec(number=number, display_name=name, greeting=greeting)
+            for number, name, greeting in zip(
+                (first, second), display_names, greetings, strict=True
+            )
+        ]
+        request = session_pb2.CreateSessionRequest(
+            participants=participants,
+            pool=pool_name(pool),
+            metadata=dict(metadata or {}),
+            request_id=request_id,
+        )
+        if ttl is not None:
+            request.ttl.CopyFrom(_duration(ttl))
+        if expire_time is not None:
+            request.expire_time.CopyFrom(_timestamp(expire_time))
+        reply = await self._call(self._sessions.CreateSession, request)
+        result: session_pb2.Session = reply.session
+        return result
+
+    async def get_session(self, session: str) -> session_pb2.Session:
+        request = session_pb2.GetSessionRequest(name=session_name(session))
+        reply = await self._call(self._sessions.GetSession, request)
+        result: session_pb2.Session = reply.session
+        return result
+
+    async def list_sessions(
+        self,
+        *,
+        participant_number: str = "",
+        status: str = "",
+        pool: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> session_pb2.ListSessionsResponse:
+        """One page of sessions. ``status``: "open", "in_progress" or "closed"."""
+        request = session_pb2.ListSessionsRequest(
+            participant_number=participant_number,
+            pool=pool_name(pool) if pool else "",
+            page_size=page_size,
+            page_token=page_token,
+        )
+        if status:
+            request.status = session_pb2.SessionStatus.Value(f"SESSION_STATUS_{status.upper()}")
+        result: session_pb2.ListSessionsResponse = await self._call(
+            self._sessions.ListSessions, request
+        )
+        return result
+
+    async def iter_sessions(
+        self, *, participant_number: str = "", status: str = "", pool: str = ""
+    ) -> AsyncIterator[session_pb2.Session]:
+        token = ""
+        while True:
+            page = await self.list_sessions(
+                participant_number=participant_number, status=status, pool=pool, page_token=token
+            )
+            for session in page.sessions:
+                yield session
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def update_session(
+        self,
+        session: str,
+        *,
+        ttl: Seconds | None = None,
+        expire_time: datetime | None = None,
+        close: bool = False,
+    ) -> session_pb2.Session:
+        """Change the idle TTL and/or absolute expiry, or close the session."""
+        target = session_pb2.Session(name=session_name(session))
+        paths = []
+        if ttl is not None:
+            target.ttl.CopyFrom(_duration(ttl))
+            paths.append("ttl")
+        if expire_time is not None:
+            target.expire_time.CopyFrom(_timestamp(expire_time))
+            paths.append("expire_time")
+        if close:
+            target.status = session_pb2.SESSION_STATUS_CLOSED
+            paths.append("status")
+        request = session_pb2.UpdateSessionRequest(
+            session=target, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        )
+        reply = await self._call(self._sessions.UpdateSession, request)
+        result: session_pb2.Session = reply.session
+        return result
+
+    async def close_session(self, session: str) -> session_pb2.Session:
+        return await self.update_session(session, close=True)
+
+    async def delete_session(self, session: str) -> None:
+        """Erase the session and all its interactions."""
+        request = session_pb2.DeleteSessionRequest(name=session_name(session))
+        await self._call(self._sessions.DeleteSession, request)
+
+    async def list_interactions(
+        self, session: str, *, page_size: int = 0, page_token: str = ""
+    ) -> session_pb2.ListInteractionsResponse:
+        request = session_pb2.ListInteractionsRequest(
+            parent=session_name(session), page_size=page_size, page_token=page_token
+        )
+        result: session_pb2.ListInteractionsResponse = await self._call(
+            self._sessions.ListInteractions, request
+        )
+        return result
+
+    async def iter_interactions(self, session: str) -> AsyncIterator[session_pb2.Interaction]:
+        token = ""
+        while True:
+            page = await self.list_interactions(session, page_token=token)
+            for interaction in page.interactions:
+                yield interaction
+            token = page.next_page_token
+            if not token:
+                return
