@@ -1,0 +1,113 @@
+"""`numproxy dev` brings the whole stack up, the CLI drives it, Ctrl-C takes it all down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.postgres import free_port
+
+pytestmark = pytest.mark.e2e
+
+NUMPROXY = str(Path(sys.executable).parent / "numproxy")
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        NUMPROXY, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_dev_stack_with_cli(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("gateway", "router", "sender", "simulator")}
+    dev = await asyncio.create_subprocess_exec(
+        NUMPROXY,
+        "dev",
+        *[arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))],
+        "--numbers",
+        "12025550111,+12025550112",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert dev.stdout is not None
+    router = f"127.0.0.1:{ports['router']}"
+    try:
+        banner = ""
+        while "Ctrl-C stops everything" not in banner:
+            line = await asyncio.wait_for(dev.stdout.readline(), 90)
+            assert line, f"numproxy dev exited early: {banner}"
+            banner += line.decode()
+        assert f"127.0.0.1:{ports['gateway']}" in banner
+        assert "+12025550111, +12025550112" in banner
+        assert (tmp_path / ".numproxy" / "dev.db").exists()  # the default SQLite database
+
+        code, out, err = await cli(
+            "session", "create", "15551230001", "+15551230002", "--router", router
+        )
+        assert code == 0, err
+        created = json.loads(out)
+        proxies = {p["number"]: p["proxy_number"] for p in created["participants"]}
+        assert set(proxies) == {"+15551230001", "+15551230002"}
+        assert set(proxies.values()) <= {"+12025550111", "+12025550112"}
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['simulator']}") as sim:
+            sent = await sim.post(
+                "/_sim/inbound",
+                json={"from": "15551230001", "to": proxies["+15551230001"], "text": "hi via dev"},
+            )
+            assert sent.status_code == 200
+            for _ in range(200):
+                outbox = (await sim.get("/_sim/outbox")).json()
+                if any(s["text"] == "hi via dev" for s in outbox):
+                    break
+                await asyncio.sleep(0.05)
+            delivered = [s for s in outbox if s["text"] == "hi via dev"]
+            assert [s["to"].lstrip("+") for s in delivered] == ["15551230002"]
+            assert delivered[0]["from"].lstrip("+") == proxies["+15551230002"].lstrip("+")
+
+        code, out, _ = await cli("session", "list", "--json", "--router", router)
+        assert code == 0
+        assert [s["id"] for s in json.loads(out)] == [created["id"]]
+
+        code, out, _ = await cli("session", "close", created["id"], "--router", router)
+        assert code == 0
+        assert "closed (api)" in out
+
+        code, out, err = await cli("session", "create", "123", "+15551230002", "--router", router)
+        assert code == 1
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert "INVALID_NUMBER" in err
+
+        code, _, err = await cli("session", "get", "no-such-session", "--router", router)
+        assert code == 1
+        assert "NOT_FOUND" in err or "SESSION_NOT_FOUND" in err
+    finally:
+        dev.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(dev.wait(), 60) == 0
+    assert not any(port_open(port) for port in ports.values())
+
+
+async def test_cli_usage_errors_are_one_line() -> None:
+    code, _, err = await cli("session", "create", "+15551230001")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = await cli("session", "list", "--router", f"127.0.0.1:{free_port()}")
+    assert code == 1
+    assert "unreachable" in err
+    assert "Traceback" not in err
