@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -29,8 +31,26 @@ def make_server(app: ASGIApp, host: str, port: int, grace: float) -> uvicorn.Ser
 
 
 async def serve_http(app: ASGIApp, host: str, port: int, grace: float) -> None:
-    """Serve until SIGTERM/SIGINT, then shut down gracefully."""
-    await make_server(app, host, port, grace).serve()
+    """Serve until SIGTERM/SIGINT, then shut down gracefully and return."""
+    with _absorb_replayed_signals():
+        await make_server(app, host, port, grace).serve()
+
+
+@contextlib.contextmanager
+def _absorb_replayed_signals() -> Iterator[None]:
+    # After its graceful shutdown uvicorn re-raises the signal against the handler that was
+    # installed before it started; with the default handler that would kill the process
+    # before the caller closes its clients. A no-op handler lets serve_http return instead.
+    if threading.current_thread() is not threading.main_thread():
+        yield  # uvicorn installs no signal handlers off the main thread either
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.asynccontextmanager

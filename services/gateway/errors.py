@@ -6,13 +6,17 @@ from starlette.responses import JSONResponse
 
 
 class WebhookError(Exception):
-    """A webhook that cannot be accepted, with the HTTP status Vonage should get."""
+    """A webhook that cannot be accepted, with the HTTP status Vonage should get.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    ``detail`` goes to the gateway's log line only, never to the caller.
+    """
+
+    def __init__(self, status: int, code: str, message: str, *, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.detail = detail
 
     def response(self) -> JSONResponse:
         return error_response(self.status, self.code, self.message)

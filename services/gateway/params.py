@@ -33,6 +33,18 @@ def media_type(request: Request) -> tuple[str, str]:
     return kind.strip().lower(), charset
 
 
+def require_media_type(request: Request, *allowed: str) -> tuple[str, str]:
+    """``media_type(request)``, or a 415 WebhookError when it is not one of ``allowed``."""
+    kind, charset = media_type(request)
+    if kind not in allowed:
+        raise WebhookError(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Type must be {' or '.join(allowed)}, got {kind or 'none'!r}",
+        )
+    return kind, charset
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, refusing (413) to buffer more than ``max_bytes``."""
     chunks: list[bytes] = []
@@ -46,17 +58,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 async def read_params(request: Request, max_bytes: int) -> dict[str, str]:
-    """Every parameter of an SMS-API webhook, whatever its transport."""
+    """Every parameter of an SMS-API webhook, whatever its transport.
+
+    A POST's query string is ignored: nothing in it is used, so nothing in it needs signing.
+    """
     if request.method == "GET":
         query = request.scope.get("query_string", b"").decode("latin-1")
         return parse_urlencoded(query, "utf-8", source="query string")
-    kind, charset = media_type(request)
-    if kind not in (FORM, JSON):
-        raise WebhookError(
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
-            f"Content-Type must be {FORM} or {JSON}, got {kind or 'none'!r}",
-        )
+    kind, charset = require_media_type(request, FORM, JSON)
     body = await read_body(request, max_bytes)
     if kind == FORM:
         try:
@@ -102,6 +111,11 @@ def load_json_object(body: bytes) -> dict[str, Any]:
         raise bad_request("INVALID_BODY", "body is not valid JSON") from None
     if not isinstance(document, dict):
         raise bad_request("INVALID_BODY", "JSON body must be an object")
+    try:
+        # \ud800-style escapes decode to lone surrogates, which no later step can encode.
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise bad_request("INVALID_BODY", "JSON body contains invalid unicode escapes") from None
     return document
 
 

@@ -1,0 +1,62 @@
+"""Composition root of the gateway: settings, logging, the router channel, the HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from numproxy.common.grpc_client import open_channel
+from numproxy.common.http_server import serve_http
+from numproxy.common.logging import configure_logging
+from numproxy.gateway.app import create_app
+from numproxy.gateway.router_client import RouterClient
+from numproxy.gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Vonage webhooks (inbound SMS, Messages API, delivery receipts) -> router gRPC calls.
+Configured only by NUMPROXY_GATEWAY_* environment variables: HOST, PORT, ROUTER_ADDRESS,
+ROUTER_TIMEOUT, SIGNATURE_SECRET, SIGNATURE_METHOD, SIGNATURE_MAX_AGE, MAX_BODY_BYTES,
+LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
+
+
+async def run(settings: GatewaySettings) -> None:
+    """Serve webhooks until SIGTERM/SIGINT, then close the router channel."""
+    channel = open_channel(settings.router_address)
+    try:
+        app = create_app(settings, RouterClient(channel, settings.router_timeout))
+        log.info(
+            "gateway listening on %s:%d, router %s, signed webhooks %s",
+            settings.host,
+            settings.port,
+            settings.router_address,
+            "required" if settings.signature_secret.get_secret_value() else "not required",
+        )
+        await serve_http(app, settings.host, settings.port, settings.shutdown_grace)
+    finally:
+        await channel.close(None)
+        log.info("gateway stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the gateway until SIGTERM; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="numproxy gateway", description=_DESCRIPTION)
+    parser.parse_args(list(argv) if argv is not None else [])
+    try:
+        settings = GatewaySettings()
+    except ValidationError as exc:
+        print(f"numproxy gateway: invalid configuration\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The composition root: ``python -m numproxy.gateway`` configured by environment only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import httpx
+import pytest
+
+from numproxy.gateway.__main__ import main
+from tests.integration.gateway.harness import FakeRouter, free_port
+from tests.integration.gateway.payloads import INBOUND, SMS
+
+
+async def wait_until_healthy(
+    client: httpx.AsyncClient, process: asyncio.subprocess.Process
+) -> None:
+    for _ in range(500):
+        assert process.returncode is None, "gateway exited during start-up"
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.02)
+    raise AssertionError("gateway did not start")
+
+
+async def test_process_serves_and_stops_cleanly_on_sigterm(router: FakeRouter) -> None:
+    port = free_port()
+    env = dict(
+        os.environ,
+        NUMPROXY_GATEWAY_HOST="127.0.0.1",
+        NUMPROXY_GATEWAY_PORT=str(port),
+        NUMPROXY_GATEWAY_ROUTER_ADDRESS=router.address,
+        NUMPROXY_GATEWAY_LOG_FORMAT="json",
+        NUMPROXY_GATEWAY_SIGNATURE_SECRET="do-not-log-me",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "numproxy.gateway", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            await wait_until_healthy(client, process)
+            assert (await client.get("/readyz")).status_code == 200
+            unsigned = await client.post(INBOUND, data=SMS)
+            assert unsigned.status_code == 401
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    log = stderr.decode()
+    assert '"message": "gateway stopped"' in log
+    assert "signed webhooks required" in log
+    assert "do-not-log-me" not in log
+    assert "447700900001" not in log
+    assert router.inbound.calls == 0
+
+
+def test_invalid_configuration_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NUMPROXY_GATEWAY_SIGNATURE_METHOD", "sha3")
+    assert main([]) == 2
+    assert "signature_method" in capsys.readouterr().err
