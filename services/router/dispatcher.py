@@ -1,0 +1,303 @@
+"""The outbox dispatcher: sends due QUEUED outbound rows through the sender.
+
+Claiming is one statement that pushes the rows' ``next_attempt_at`` forward by a lease (and
+counts the attempt); on PostgreSQL its row selection uses ``FOR UPDATE SKIP LOCKED`` so
+replicas share the work without sending a row twice. A process that dies mid-send leaves the
+row to be retried when the lease runs out; the row id is the sender's idempotency key, so the
+provider is not called twice for it. ``notify()`` wakes the loop right after a commit that
+queued rows; a poll every ``dispatch_interval`` covers retries and crash recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+import grpc
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from numproxy.common.errors import error_info
+from numproxy.common.numbers import mask, mask_numbers_in
+from numproxy.router import receipts
+from numproxy.router.clock import Clock, as_utc
+from numproxy.router.db.concurrency import take_write_lock
+from numproxy.router.db.models import Interaction
+from numproxy.router.inbound import InboundRouter
+from numproxy.router.outbound import FAILED, QUEUED, SENT
+from numproxy.router.settings import RouterSettings
+from numproxy.v1 import sender_pb2, sender_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+PERMANENT_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+_MAX_REASON = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: str
+    proxy_number: str
+    recipient_number: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    reason: str
+    retryable: bool
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        sender_stub: sender_pb2_grpc.SenderServiceStub,
+        settings: RouterSettings,
+        clock: Clock,
+    ) -> None:
+        self._session_factory = session_factory
+        # Built on a grpc.aio channel, the stub's calls are awaitable.
+        self._stub = cast("sender_pb2_grpc.SenderServiceAsyncStub", sender_stub)
+        self._settings = settings
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._housekeeping_task: asyncio.Task[None] | None = None
+        # Multipart timeouts and dedupe purging run beside the dispatch loop.
+        self._inbound = InboundRouter(session_factory, settings, clock, on_queued=self.notify)
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
+        self._housekeeping_task = asyncio.create_task(
+            self._housekeeping_loop(), name="inbound-housekeeping"
+        )
+
+    def notify(self) -> None:
+        """Rows were queued and committed: dispatch now rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming; let in-flight sends finish within the grace, hand back the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._housekeeping_task is not None:
+            self._housekeeping_task.cancel()
+        for task in (self._loop_task, self._housekeeping_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop_task = self._housekeeping_task = None
+        pending = dict(self._inflight)
+        if pending:
+            await asyncio.wait(pending.values(), timeout=self._settings.shutdown_grace)
+        unfinished = [row_id for row_id, task in pending.items() if not task.done()]
+        for row_id in unfinished:
+            self._inflight[row_id].cancel()
+        for task in pending.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if unfinished:
+            await self._hand_back(unfinished)
+
+    async def dispatch_once(self) -> int:
+        """Claim and send what is due now (up to the free concurrency); rows started."""
+        free = self._settings.dispatch_concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        claimed = await self._claim(free)
+        for row in claimed:
+            task = asyncio.create_task(self._send(row), name=f"send-{row.id}")
+            self._inflight[row.id] = task
+            task.add_done_callback(functools.partial(self._finished, row.id))
+        return len(claimed)
+
+    def _finished(self, row_id: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(row_id, None)
+        self._wake.set()  # a slot is free again
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = self._settings.dispatch_concurrency - len(self._inflight)
+            try:
+                started = await self.dispatch_once()
+            except Exception:
+                log.exception("claiming outbound messages failed")
+                started = 0
+            if free > 0 and started == free and not self._stopping:
+                continue  # a full batch: more may be due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_interval)
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            try:
+                await self._inbound.flush_incomplete()
+                await self._inbound.purge()
+            except Exception:
+                log.exception("inbound housekeeping failed")
+            await asyncio.sleep(self._settings.housekeeping_interval)
+
+    async def _claim(self, limit: int) -> list[_Claimed]:
+        now = self._clock.now()
+        due = (
+            select(Interaction.id)
+            .where(Interaction.status == QUEUED, Interaction.next_attempt_at <= now)
+            .order_by(Interaction.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            # Materialized, so the locking LIMIT runs once (as "id IN (subquery)" PostgreSQL
+            # may re-run it and, skipping its own locks, claim more rows than the limit).
+            .cte("due")
+            .prefix_with("MATERIALIZED")
+        )
+        claim = (
+            update(Interaction)
+            .where(Interaction.id == due.c.id)
+            .values(
+                next_attempt_at=now + timedelta(seconds=self._settings.dispatch_lease),
+                attempts=Interaction.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                Interaction.id,
+                Interaction.proxy_number,
+                Interaction.recipient_number,
+                Interaction.text,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self._session_factory() as db, db.begin():
+            rows = (await db.execute(claim)).all()
+        return [_Claimed(*row) for row in rows]
+
+    async def _send(self, row: _Claimed) -> None:
+        request = sender_pb2.SendSmsRequest(
+            from_number=row.proxy_number,
+            to_number=row.recipient_number,
+            text=row.text,
+            idempotency_key=row.id,
+        )
+        result: _Sent | _Failed
+        try:
+            reply = await self._stub.SendSms(request, timeout=self._settings.send_timeout)
+            result = _Sent(tuple(reply.message_ids))
+        except grpc.aio.AioRpcError as exc:
+            result = self._classify(exc)
+        except Exception as exc:  # e.g. the channel was closed: try again later
+            result = _Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)
+        try:
+            await self._record(row, result)
+        except Exception:
+            # The lease runs out and the row is sent again under the same idempotency key.
+            log.exception("recording the send result of outbound %s failed", row.id)
+
+    def _classify(self, exc: grpc.aio.AioRpcError) -> _Failed:
+        code = exc.code()
+        info = error_info(exc)
+        reason = info.reason if info is not None and info.reason else code.name
+        details = mask_numbers_in(exc.details() or "")
+        text = f"{reason}: {details}"[:_MAX_REASON] if details else reason
+        return _Failed(text, retryable=self._is_retryable(code, reason))
+
+    def _is_retryable(self, code: grpc.StatusCode, reason: str) -> bool:
+        prefix = "PROVIDER_STATUS_"
+        if reason.startswith(prefix) and reason[len(prefix) :].isdigit():
+            status = int(reason[len(prefix) :])
+            if status in self._settings.retryable_provider_statuses:
+                return True
+        return code not in PERMANENT_CODES
+
+    async def _record(self, row: _Claimed, result: _Sent | _Failed) -> None:
+        now = self._clock.now()
+        async with self._session_factory() as db, db.begin():
+            await take_write_lock(db)
+            item = await db.get(Interaction, row.id, with_for_update=True)
+            if item is None or item.status != QUEUED:
+                return  # settled meanwhile (its lease ran out and another attempt finished)
+            item.updated_at = now
+            if isinstance(result, _Sent):
+                item.status = SENT
+                item.provider_message_ids = list(result.message_ids)
+                item.next_attempt_at = None
+                item.failure_reason = ""
+                receipts.settle(item)  # receipts may have raced ahead of this update
+                log.info("outbound %s to %s sent", item.id, mask(item.recipient_number))
+            elif result.retryable and not self._exhausted(item, now):
+                item.next_attempt_at = now + timedelta(seconds=self._backoff(item.attempts))
+                log.warning(
+                    "outbound %s to %s: attempt %d failed (%s); retrying at %s",
+                    item.id,
+                    mask(item.recipient_number),
+                    item.attempts,
+                    result.reason,
+                    item.next_attempt_at.isoformat(),
+                )
+            else:
+                item.status = FAILED
+                item.next_attempt_at = None
+                item.failure_reason = (
+                    f"{result.reason} (gave up after {item.attempts} attempts)"
+                    if result.retryable
+                    else result.reason
+                )
+                log.warning(
+                    "outbound %s to %s failed after %d attempt(s): %s",
+                    item.id,
+                    mask(item.recipient_number),
+                    item.attempts,
+                    result.reason,
+                )
+
+    def _exhausted(self, item: Interaction, now: datetime) -> bool:
+        age = now - as_utc(item.created_at)
+        return (
+            item.attempts >= self._settings.max_send_attempts
+            or age.total_seconds() >= self._settings.max_send_age
+        )
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential in the attempts made, jittered within its upper half."""
+        growth: float = 2.0 ** min(max(attempts - 1, 0), 62)
+        base = min(self._settings.retry_max_backoff, self._settings.retry_initial_backoff * growth)
+        return base / 2 + random.random() * base / 2
+
+    async def _hand_back(self, row_ids: list[str]) -> None:
+        """Release the lease of rows whose send was interrupted, for another replica."""
+        now = self._clock.now()
+        try:
+            async with self._session_factory() as db, db.begin():
+                await db.execute(
+                    update(Interaction)
+                    .where(Interaction.id.in_(row_ids), Interaction.status == QUEUED)
+                    .values(next_attempt_at=now, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:
+            log.exception("handing back %d outbound message(s) failed", len(row_ids))

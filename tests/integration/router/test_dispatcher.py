@@ -1,0 +1,378 @@
+"""The outbox dispatcher against a real grpc.aio SenderService (a fake the test controls)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from numproxy.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ProviderUnavailable,
+)
+from numproxy.router.clock import Clock, SystemClock, as_utc
+from numproxy.router.db.engine import create_engine
+from numproxy.router.db.models import Interaction
+from numproxy.router.dispatcher import Dispatcher
+from numproxy.router.inbound import Outcome
+from numproxy.router.outbound import queue_outbound
+from numproxy.router.settings import RouterSettings
+from numproxy.v1 import sender_pb2_grpc
+from tests.conftest import fresh_postgres_database
+from tests.support.fake_sender import FakeSender, serve_fake_sender
+from tests.support.postgres import PostgresServer
+from tests.support.router_inbound import (
+    FakeClock,
+    add_pool,
+    add_session,
+    eventually,
+    factory,
+    interactions,
+    make_router,
+    sms,
+)
+
+V1, V2 = "+15557000001", "+15557000002"
+ALICE = "+15550100001"
+RECIPIENT = "+15550100002"
+FAST: dict[str, Any] = {
+    "dispatch_interval": 0.05,
+    "retry_initial_backoff": 0.01,
+    "retry_max_backoff": 0.02,
+    "housekeeping_interval": 60.0,
+}
+
+
+@pytest.fixture
+async def fake() -> FakeSender:
+    return FakeSender()
+
+
+@pytest.fixture
+async def stub(fake: FakeSender) -> AsyncIterator[sender_pb2_grpc.SenderServiceStub]:
+    async with serve_fake_sender(fake) as stub:
+        yield stub
+
+
+class Dispatchers:
+    """Builds dispatchers and stops whatever a test left running."""
+
+    def __init__(self, engine: AsyncEngine, stub: sender_pb2_grpc.SenderServiceStub) -> None:
+        self.engine = engine
+        self.stub = stub
+        self.running: list[Dispatcher] = []
+
+    def make(self, clock: Clock | None = None, **settings: Any) -> Dispatcher:
+        return Dispatcher(
+            factory(self.engine),
+            self.stub,
+            RouterSettings(**{**FAST, **settings}),
+            clock or SystemClock(),
+        )
+
+    async def start(self, clock: Clock | None = None, **settings: Any) -> Dispatcher:
+        dispatcher = self.make(clock, **settings)
+        await dispatcher.start()
+        self.running.append(dispatcher)
+        return dispatcher
+
+
+@pytest.fixture
+async def dispatchers(
+    engine: AsyncEngine, stub: sender_pb2_grpc.SenderServiceStub
+) -> AsyncIterator[Dispatchers]:
+    made = Dispatchers(engine, stub)
+    yield made
+    for dispatcher in made.running:
+        await dispatcher.stop()
+
+
+async def queue(engine: AsyncEngine, count: int = 1, now: datetime | None = None) -> list[str]:
+    async with factory(engine)() as db, db.begin():
+        rows = [
+            queue_outbound(
+                db,
+                now=now or datetime.now(UTC),
+                proxy_number=V1,
+                recipient_number=RECIPIENT,
+                text=f"message {n}",
+            )
+            for n in range(count)
+        ]
+        return [row.id for row in rows]
+
+
+async def row(engine: AsyncEngine, row_id: str) -> Interaction:
+    async with factory(engine)() as db:
+        found = await db.get(Interaction, row_id)
+        assert found is not None
+        return found
+
+
+async def until_status(engine: AsyncEngine, row_ids: list[str], status: str) -> None:
+    async def settled() -> bool:
+        async with factory(engine)() as db:
+            statuses = (
+                await db.scalars(select(Interaction.status).where(Interaction.id.in_(row_ids)))
+            ).all()
+        return len(statuses) == len(row_ids) and set(statuses) == {status}
+
+    await eventually(settled)
+
+
+async def test_notify_sends_at_once_with_the_row_id_as_idempotency_key(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    # A poll interval far longer than the test: only notify() can trigger the send.
+    dispatcher = await dispatchers.start(dispatch_interval=3600)
+    [row_id] = await queue(engine)
+    dispatcher.notify()
+
+    await until_status(engine, [row_id], "SENT")
+
+    [call] = fake.calls
+    assert (call.from_number, call.to_number, call.text, call.idempotency_key) == (
+        V1,
+        RECIPIENT,
+        "message 0",
+        row_id,
+    )
+    sent = await row(engine, row_id)
+    assert sent.provider_message_ids == [f"{row_id[:8]}-1", f"{row_id[:8]}-2"]
+    assert (sent.attempts, sent.next_attempt_at, sent.failure_reason) == (1, None, "")
+
+
+async def test_unavailable_is_retried_and_the_row_sent_once(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.failure = ProviderUnavailable("provider unreachable")
+    fake.fail_first = 2
+    [row_id] = await queue(engine)
+
+    await dispatchers.start()
+    await until_status(engine, [row_id], "SENT")
+
+    assert fake.calls_for(row_id) == 3
+    assert fake.successes == Counter({row_id: 1})
+    assert (await row(engine, row_id)).attempts == 3
+
+
+async def test_permanent_error_fails_at_once_with_the_reason(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.failure = InvalidArgument(
+        f"provider rejected the message: status 3 (Invalid to {RECIPIENT})",
+        reason="PROVIDER_STATUS_3",
+    )
+    fake.fail_first = 100
+    [row_id] = await queue(engine)
+
+    await dispatchers.start()
+    await until_status(engine, [row_id], "FAILED")
+
+    failed = await row(engine, row_id)
+    assert failed.failure_reason.startswith("PROVIDER_STATUS_3: provider rejected the message")
+    assert RECIPIENT not in failed.failure_reason
+    assert RECIPIENT.lstrip("+") not in failed.failure_reason
+    assert (failed.attempts, failed.next_attempt_at) == (1, None)
+    assert fake.calls_for(row_id) == 1
+
+
+async def test_transient_provider_status_is_retried_whatever_the_code(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.failure = FailedPrecondition("partner quota exceeded", reason="PROVIDER_STATUS_9")
+    fake.fail_first = 1
+    [row_id] = await queue(engine)
+
+    await dispatchers.start()
+    await until_status(engine, [row_id], "SENT")
+
+    assert (await row(engine, row_id)).attempts == 2
+
+
+async def test_gives_up_after_the_maximum_attempts(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.failure = ProviderUnavailable("provider unreachable", reason="PROVIDER_UNREACHABLE")
+    fake.fail_first = 100
+    [row_id] = await queue(engine)
+
+    await dispatchers.start(max_send_attempts=3)
+    await until_status(engine, [row_id], "FAILED")
+
+    failed = await row(engine, row_id)
+    assert failed.failure_reason.startswith("PROVIDER_UNREACHABLE")
+    assert failed.failure_reason.endswith("(gave up after 3 attempts)")
+    assert failed.attempts == 3
+    assert fake.calls_for(row_id) == 3
+
+
+async def test_gives_up_once_the_message_is_too_old(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.failure = ProviderUnavailable("provider unreachable")
+    fake.fail_first = 100
+    [row_id] = await queue(engine, now=datetime.now(UTC) - timedelta(hours=2))
+
+    await dispatchers.start(max_send_age=3600)
+    await until_status(engine, [row_id], "FAILED")
+
+    assert fake.calls_for(row_id) == 1
+
+
+async def test_rows_queued_before_a_crash_are_sent_after_start(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    row_ids = await queue(engine, 5)  # no dispatcher running: as if it had crashed
+
+    await dispatchers.start(dispatch_interval=3600)
+    await until_status(engine, row_ids, "SENT")
+
+    assert fake.successes == Counter(dict.fromkeys(row_ids, 1))
+
+
+async def test_row_claimed_by_a_crashed_process_is_retried_after_its_lease(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    clock = FakeClock()
+    [row_id] = await queue(engine, now=clock.now())
+    # What a claim leaves behind when its process dies before recording the result.
+    async with factory(engine)() as db, db.begin():
+        await db.execute(
+            update(Interaction)
+            .where(Interaction.id == row_id)
+            .values(attempts=1, next_attempt_at=clock.now() + timedelta(seconds=60))
+        )
+    dispatcher = dispatchers.make(clock, dispatch_lease=60)
+
+    assert await dispatcher.dispatch_once() == 0
+    clock.advance(61)
+    assert await dispatcher.dispatch_once() == 1
+    await until_status(engine, [row_id], "SENT")
+
+    assert fake.calls_for(row_id) == 1
+    assert (await row(engine, row_id)).attempts == 2
+
+
+async def test_sends_are_bounded_by_the_concurrency_setting(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.gate = asyncio.Event()
+    row_ids = await queue(engine, 7)
+
+    await dispatchers.start(dispatch_concurrency=3)
+    await eventually(lambda: _true_when(fake.in_flight == 3))
+    fake.gate.set()
+    await until_status(engine, row_ids, "SENT")
+
+    assert fake.max_in_flight == 3
+    assert len(fake.calls) == 7
+
+
+async def test_stop_lets_in_flight_sends_finish(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.gate = asyncio.Event()
+    [row_id] = await queue(engine)
+    dispatcher = dispatchers.make(shutdown_grace=30)
+    await dispatcher.start()
+    await eventually(lambda: _true_when(fake.in_flight == 1))
+
+    stopping = asyncio.create_task(dispatcher.stop())
+    fake.gate.set()
+    await stopping
+
+    assert (await row(engine, row_id)).status == "SENT"
+
+
+async def test_stop_hands_back_sends_that_outlive_the_grace(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.gate = asyncio.Event()
+    [row_id] = await queue(engine)
+    dispatcher = dispatchers.make(shutdown_grace=0.1, dispatch_lease=600)
+    await dispatcher.start()
+    await eventually(lambda: _true_when(fake.in_flight == 1))
+
+    await dispatcher.stop()
+
+    handed_back = await row(engine, row_id)
+    assert handed_back.status == "QUEUED"
+    assert handed_back.next_attempt_at is not None
+    assert as_utc(handed_back.next_attempt_at) <= datetime.now(UTC)
+    # Another process picks it up at once rather than after the 10-minute lease.
+    fake.gate.set()
+    await dispatchers.start()
+    await until_status(engine, [row_id], "SENT")
+
+
+async def test_two_dispatchers_on_one_postgres_never_send_a_row_twice(
+    postgres_server: PostgresServer,
+) -> None:
+    url = fresh_postgres_database(postgres_server)
+    engines = [create_engine(url), create_engine(url)]
+    fakes = [FakeSender(), FakeSender()]
+    for fake in fakes:
+        fake.latency = 0.002
+    try:
+        row_ids = await queue(engines[0], 300)
+        async with serve_fake_sender(fakes[0]) as stub_a, serve_fake_sender(fakes[1]) as stub_b:
+            replicas = [
+                Dispatcher(
+                    factory(engine),
+                    stub,
+                    RouterSettings(**FAST, dispatch_concurrency=4),
+                    SystemClock(),
+                )
+                for engine, stub in zip(engines, (stub_a, stub_b), strict=True)
+            ]
+            for replica in replicas:
+                await replica.start()
+            try:
+                await until_status(engines[0], row_ids, "SENT")
+            finally:
+                for replica in replicas:
+                    await replica.stop()
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    calls = Counter(call.idempotency_key for fake in fakes for call in fake.calls)
+    assert calls == Counter(dict.fromkeys(row_ids, 1))
+    # The work was shared.
+    assert all(fake.calls for fake in fakes)
+
+
+async def _true_when(condition: bool) -> bool:
+    return condition
+
+
+async def test_housekeeping_routes_timed_out_multipart_and_sends_it(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
+    router, _ = make_router(engine, FakeClock(datetime.now(UTC)))
+    stored = await router.receive(
+        sms(ALICE, V1, "first half ", concat_ref="c1", concat_total=2, concat_part=1)
+    )
+    assert stored.outcome is Outcome.PART_STORED
+
+    await dispatchers.start(multipart_timeout=0.2, housekeeping_interval=0.05)
+
+    async def delivered_to_sender() -> bool:
+        return [(c.from_number, c.to_number, c.text) for c in fake.calls] == [
+            (V2, RECIPIENT, "first half ")
+        ]
+
+    await eventually(delivered_to_sender)
+    [inbound] = await interactions(engine, "INBOUND")
+    assert inbound.note == "incomplete: parts 1 of 2"

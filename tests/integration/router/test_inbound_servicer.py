@@ -1,0 +1,160 @@
+"""InboundService over a real grpc.aio server: proto <-> domain, errors, and the whole path
+inbound SMS -> outbox -> SenderService -> delivery receipt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from numproxy.common.errors import ErrorMappingInterceptor, error_info
+from numproxy.common.grpc_client import open_channel
+from numproxy.router.clock import SystemClock
+from numproxy.router.dispatcher import Dispatcher
+from numproxy.router.inbound_servicer import InboundServicer
+from numproxy.router.settings import RouterSettings
+from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
+from tests.support.fake_sender import FakeSender, serve_fake_sender
+from tests.support.router_inbound import (
+    add_pool,
+    add_session,
+    eventually,
+    factory,
+    interactions,
+)
+
+ALICE, BOB = "+15550100001", "+15550100002"
+V1, V2 = "+15557000001", "+15557000002"
+SETTINGS = RouterSettings(dispatch_interval=0.05, housekeeping_interval=60)
+
+
+@pytest.fixture
+async def fake() -> FakeSender:
+    return FakeSender()
+
+
+@pytest.fixture
+async def inbound(
+    engine: AsyncEngine, fake: FakeSender
+) -> AsyncIterator[inbound_pb2_grpc.InboundServiceAsyncStub]:
+    async with serve_fake_sender(fake) as sender_stub:
+        dispatcher = Dispatcher(factory(engine), sender_stub, SETTINGS, SystemClock())
+        servicer = InboundServicer(factory(engine), dispatcher, SETTINGS, SystemClock())
+        server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+        inbound_pb2_grpc.add_InboundServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        await dispatcher.start()
+        channel = open_channel(f"127.0.0.1:{port}")
+        try:
+            yield inbound_pb2_grpc.InboundServiceStub(channel)
+        finally:
+            await channel.close(None)
+            await server.stop(None)
+            await dispatcher.stop()
+
+
+def _sms(**fields: object) -> inbound_pb2.ReceiveSmsRequest:
+    base: dict[str, object] = {
+        "message_id": "0B00000042AC53BD",
+        "api_key": "abcd1234",
+        "from_number": ALICE,
+        "to_number": V1,
+        "text": "Are you still selling the bike?",
+        "type": inbound_pb2.MESSAGE_TYPE_TEXT,
+    }
+    return inbound_pb2.ReceiveSmsRequest(**{**base, **fields})  # type: ignore[arg-type]
+
+
+async def test_message_is_forwarded_sent_and_delivered(
+    engine: AsyncEngine, inbound: inbound_pb2_grpc.InboundServiceAsyncStub, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    session_id = await add_session(engine, pool, [(ALICE, V1), (BOB, V2)])
+
+    reply = await inbound.ReceiveSms(_sms())
+    again = await inbound.ReceiveSms(_sms())
+
+    assert reply.outcome == inbound_pb2.INBOUND_OUTCOME_FORWARDED
+    assert reply.session == f"sessions/{session_id}"
+    assert again.outcome == inbound_pb2.INBOUND_OUTCOME_DUPLICATE
+
+    async def sent() -> bool:
+        return [o.status for o in await interactions(engine, "OUTBOUND")] == ["SENT"]
+
+    await eventually(sent)
+    [call] = fake.calls
+    # Bob gets Alice's words from his own proxy number; Alice's number appears nowhere in it.
+    assert (call.from_number, call.to_number, call.text) == (V2, BOB, _sms().text)
+    assert ALICE not in str(call)
+    [out] = await interactions(engine, "OUTBOUND")
+
+    for message_id in out.provider_message_ids:
+        receipt = await inbound.ReceiveDeliveryReceipt(
+            inbound_pb2.ReceiveDeliveryReceiptRequest(
+                message_id=message_id, status="delivered", client_ref=out.id, sender_id=V2
+            )
+        )
+        assert receipt.matched
+    [delivered] = await interactions(engine, "OUTBOUND")
+    assert delivered.status == "DELIVERED"
+
+
+async def test_out_of_session_and_multipart_outcomes(
+    engine: AsyncEngine, inbound: inbound_pb2_grpc.InboundServiceAsyncStub
+) -> None:
+    await add_pool(engine, [V1, V2])
+
+    dropped = await inbound.ReceiveSms(_sms(message_id="m1"))
+    part = await inbound.ReceiveSms(
+        _sms(message_id="m2", concat_ref="7f", concat_total=2, concat_part=1)
+    )
+    keyword = await inbound.ReceiveSms(_sms(message_id="m3", text="HELP"))
+
+    assert (dropped.outcome, dropped.session) == (inbound_pb2.INBOUND_OUTCOME_DROPPED, "")
+    assert part.outcome == inbound_pb2.INBOUND_OUTCOME_PART_STORED
+    assert keyword.outcome == inbound_pb2.INBOUND_OUTCOME_KEYWORD
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"message_id": ""}, "MISSING_MESSAGE_ID"),
+        ({"from_number": ""}, "INVALID_NUMBER"),
+        ({"to_number": "not-a-number"}, "INVALID_NUMBER"),
+        ({"message_id": "x" * 65}, "FIELD_TOO_LONG"),
+    ],
+)
+async def test_invalid_sms_is_rejected_with_a_reason(
+    inbound: inbound_pb2_grpc.InboundServiceAsyncStub, fields: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await inbound.ReceiveSms(_sms(**fields))
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(raised.value)
+    assert info is not None
+    assert info.reason == reason
+
+
+async def test_unknown_receipt_is_acknowledged_unmatched(
+    inbound: inbound_pb2_grpc.InboundServiceAsyncStub,
+) -> None:
+    reply = await inbound.ReceiveDeliveryReceipt(
+        inbound_pb2.ReceiveDeliveryReceiptRequest(message_id="0C000000217B7F02", status="delivered")
+    )
+
+    assert not reply.matched
+
+
+async def test_receipt_without_any_id_is_invalid(
+    inbound: inbound_pb2_grpc.InboundServiceAsyncStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await inbound.ReceiveDeliveryReceipt(
+            inbound_pb2.ReceiveDeliveryReceiptRequest(status="delivered")
+        )
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
