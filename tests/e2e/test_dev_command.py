@@ -94,7 +94,8 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
         assert len(err.strip().splitlines()) == 1
         assert "INVALID_NUMBER" in err
 
-        code, _, err = await cli("session", "get", "no-such-session", "--router", router)
+        unknown = "00000000-0000-4000-8000-000000000000"
+        code, _, err = await cli("session", "get", unknown, "--router", router)
         assert code == 1
         assert "NOT_FOUND" in err or "SESSION_NOT_FOUND" in err
     finally:

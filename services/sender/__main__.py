@@ -1,0 +1,88 @@
+"""Composition root of the sender: settings -> logging -> HTTP client -> sender -> server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from numproxy.common.grpc_server import GrpcService
+from numproxy.common.logging import configure_logging
+from numproxy.sender.http_client import build_http_client
+from numproxy.sender.idempotency import IdempotencyCache
+from numproxy.sender.ratelimit import RateLimiters
+from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
+from numproxy.sender.servicer import SERVICE_NAME, SenderServicer, register
+from numproxy.sender.settings import SenderSettings
+from numproxy.sender.vonage import Credentials, VonageClient
+
+
+def credentials(settings: SenderSettings) -> Credentials:
+    return Credentials(
+        api_key=settings.api_key,
+        api_secret=settings.api_secret.get_secret_value(),
+        auth_method=settings.auth_method,
+        signature_secret=settings.signature_secret.get_secret_value(),
+        signature_method=settings.signature_method,
+    )
+
+
+def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
+    async def ready() -> bool:
+        return settings.credentials_complete()
+
+    return GrpcService(
+        bind=f"{settings.host}:{settings.port}",
+        services=[SERVICE_NAME],
+        register=register(SenderServicer(sender)),
+        readiness=ready,
+        grace=settings.shutdown_grace,
+    )
+
+
+def build_sender(settings: SenderSettings, client: VonageClient) -> SmsSender:
+    limiters = RateLimiters(settings.rate_limit)
+    return SmsSender(
+        client,
+        limiters.for_key(settings.api_key),
+        IdempotencyCache[SendResult](settings.idempotency_window, settings.idempotency_max_entries),
+        RetryPolicy(
+            initial_backoff=settings.retry_initial_backoff,
+            max_backoff=settings.retry_max_backoff,
+            max_send_time=settings.max_send_time,
+            http_timeout=settings.http_timeout,
+        ),
+        ttl_ms=settings.ttl_ms,
+    )
+
+
+async def run(settings: SenderSettings) -> None:
+    """Serve SenderService until SIGTERM; the HTTP client is closed after the server stops."""
+    http = build_http_client(
+        settings.http_transport,
+        timeout=settings.http_timeout,
+        max_connections=settings.http_max_connections,
+    )
+    client = VonageClient(http, settings.base_url, credentials(settings))
+    service = build_service(settings, build_sender(settings, client))
+    service.on_shutdown(http.aclose)
+    await service.run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="numproxy sender",
+        description="Sender gRPC service (configured by NUMPROXY_SENDER_* variables).",
+    )
+    parser.add_argument("--port", type=int, help="override NUMPROXY_SENDER_PORT")
+    args = parser.parse_args(argv)
+    settings = SenderSettings()
+    if args.port is not None:
+        settings = settings.model_copy(update={"port": args.port})
+    configure_logging("sender", settings.log_level, settings.log_format)
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""Sending one SMS: encoding, rate limit, retries of transient answers within the call's
+time budget, error mapping and idempotent replay."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from numproxy.common.errors import DeadlineExceeded, DomainError, ProviderUnavailable
+from numproxy.common.numbers import mask
+from numproxy.sender import encoding, statuses
+from numproxy.sender.encoding import Encoding
+from numproxy.sender.idempotency import IdempotencyCache
+from numproxy.sender.ratelimit import RateLimiter
+from numproxy.sender.replies import (
+    MalformedReply,
+    ProviderReply,
+    lowest_balance,
+    total_price,
+)
+from numproxy.sender.vonage import (
+    OutboundSms,
+    ProviderHttpError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    VonageClient,
+)
+
+log = logging.getLogger(__name__)
+
+# Time kept back from the caller's deadline so our own error reaches it before the deadline.
+_DEADLINE_MARGIN = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRequest:
+    from_number: str  # E.164 with "+"
+    to_number: str
+    text: str
+    idempotency_key: str = ""
+
+    def fingerprint(self) -> str:
+        raw = "\x00".join((self.from_number, self.to_number, self.text))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message_ids: tuple[str, ...]
+    message_count: int
+    encoding: Encoding
+    message_price: str
+    remaining_balance: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A transient failure: wait ``delay`` and try again, or raise ``error`` if out of time."""
+
+    delay: float
+    error: DomainError
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+    max_send_time: float = 30.0  # budget when the caller set no deadline
+    http_timeout: float = 10.0
+    # A retry is only started when at least this much time is left for its answer.
+    min_attempt_time: float = 0.1
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential with full jitter in its upper half."""
+        base = min(self.max_backoff, self.initial_backoff * 2.0**attempt)
+        return base / 2 + random.random() * base / 2  # jitter, not crypto
+
+
+class SmsSender:
+    def __init__(
+        self,
+        client: VonageClient,
+        limiter: RateLimiter,
+        cache: IdempotencyCache[SendResult],
+        policy: RetryPolicy,
+        *,
+        ttl_ms: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._limiter = limiter
+        self._cache = cache
+        self._policy = policy
+        self._ttl_ms = ttl_ms
+        self._clock = clock
+        self._sleep = sleep
+
+    async def send(self, request: SmsRequest, *, time_left: float | None = None) -> SendResult:
+        """Send ``request`` within ``time_left`` seconds (the caller's remaining deadline)."""
+        budget = self._policy.max_send_time if time_left is None else time_left
+        deadline = self._clock() + budget - _DEADLINE_MARGIN
+        return await self._cache.run(
+            request.idempotency_key, request.fingerprint(), lambda: self._send(request, deadline)
+        )
+
+    async def _send(self, request: SmsRequest, deadline: float) -> SendResult:
+        chosen = encoding.choose_encoding(request.text)
+        sms = OutboundSms(
+            from_number=request.from_number,
+            to_number=request.to_number,
+            text=request.text,
+            encoding=chosen,
+            client_ref=request.idempotency_key,
+            ttl_ms=self._ttl_ms,
+        )
+        attempt = 0
+        while True:
+            await self._limiter.acquire(deadline)
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise DeadlineExceeded("deadline reached before the provider could be called")
+            outcome = await self._attempt(
+                sms, min(self._policy.http_timeout, remaining), self._policy.backoff(attempt)
+            )
+            if isinstance(outcome, SendResult):
+                return outcome
+            if self._clock() + outcome.delay + self._policy.min_attempt_time >= deadline:
+                raise outcome.error
+            log.info(
+                "provider busy for sms to %s (%s); retrying in %.2fs",
+                mask(sms.to_number),
+                outcome.error.reason,
+                outcome.delay,
+            )
+            attempt += 1
+            await self._sleep(outcome.delay)
+
+    async def _attempt(
+        self, sms: OutboundSms, http_timeout: float, backoff: float
+    ) -> SendResult | _Retry:
+        """One provider call: its result, or a retry. Raises what must not be retried."""
+        try:
+            reply = await self._client.send(sms, http_timeout=http_timeout)
+        except ProviderTimeout as exc:
+            raise DeadlineExceeded(
+                f"provider did not answer within {http_timeout:.2f}s", reason="PROVIDER_TIMEOUT"
+            ) from exc
+        except ProviderUnreachable as exc:
+            raise ProviderUnavailable(
+                f"provider unreachable ({exc})", reason="PROVIDER_UNREACHABLE"
+            ) from exc
+        except ProviderHttpError as exc:
+            error = ProviderUnavailable(
+                f"provider answered HTTP {exc.status_code}",
+                reason=f"PROVIDER_HTTP_{exc.status_code}",
+                metadata={"http_status": str(exc.status_code)},
+            )
+            if exc.status_code != 429:
+                raise error from exc
+            # 429 is handled like status 1 (throttled).
+            delay = exc.retry_after if exc.retry_after is not None else backoff
+            self._limiter.pause(delay)
+            return _Retry(delay, error)
+        except MalformedReply as exc:
+            raise ProviderUnavailable(str(exc), reason="PROVIDER_MALFORMED_REPLY") from exc
+        return self._evaluate(sms, reply, backoff)
+
+    def _evaluate(
+        self, sms: OutboundSms, reply: ProviderReply, backoff: float
+    ) -> SendResult | _Retry:
+        accepted, rejected = reply.accepted, reply.rejected
+        if not rejected:
+            return SendResult(
+                message_ids=tuple(p.message_id for p in accepted),
+                message_count=reply.message_count,
+                encoding=sms.encoding,
+                message_price=total_price(accepted),
+                remaining_balance=lowest_balance(accepted),
+            )
+        first = rejected[0]
+        if accepted:
+            # Some parts went out: retrying would send them twice, so this is final.
+            log.warning(
+                "partial failure sending to %s: %d of %d parts accepted, status %d",
+                mask(sms.to_number),
+                len(accepted),
+                len(reply.parts),
+                first.status,
+            )
+            raise statuses.permanent_error(
+                first.status,
+                first.error_text,
+                prefix=f"partial failure ({len(accepted)} of {len(reply.parts)} parts sent): ",
+                extra={
+                    "partial": "true",
+                    "parts_accepted": str(len(accepted)),
+                    "parts_total": str(len(reply.parts)),
+                    "message_ids": ",".join(p.message_id for p in accepted),
+                },
+            )
+        if not statuses.is_transient(first.status):
+            log.info("provider rejected sms to %s: status %d", mask(sms.to_number), first.status)
+            raise statuses.permanent_error(first.status, first.error_text)
+        delay = backoff
+        if first.status == statuses.THROTTLED:
+            hint = statuses.wait_hint(first.error_text)
+            delay = hint if hint is not None else backoff
+            self._limiter.pause(delay)
+        return _Retry(delay, statuses.exhausted_error(first.status, first.error_text))
