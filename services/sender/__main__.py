@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Sequence
 
 from numproxy.common.grpc_server import GrpcService
+from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
-from numproxy.sender.http_client import build_http_client
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender

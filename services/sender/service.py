@@ -11,10 +11,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from numproxy.common import sms_encoding as encoding
 from numproxy.common.errors import DeadlineExceeded, DomainError, ProviderUnavailable
 from numproxy.common.numbers import mask
-from numproxy.sender import encoding, statuses
-from numproxy.sender.encoding import Encoding
+from numproxy.common.sms_encoding import Encoding
+from numproxy.sender import statuses
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.ratelimit import RateLimiter
 from numproxy.sender.replies import (

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from numproxy.common.numbers import normalize
-from numproxy.sender.encoding import Encoding
+from numproxy.common.sms_encoding import Encoding
 from numproxy.sender.service import SendResult, SmsRequest, SmsSender
 from numproxy.v1 import sender_pb2, sender_pb2_grpc
 

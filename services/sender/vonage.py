@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from numproxy.common.sms_encoding import Encoding
 from numproxy.common.vonage_signing import SignatureMethod, sign
-from numproxy.sender.encoding import Encoding
 from numproxy.sender.replies import ProviderReply, parse_reply
 from numproxy.sender.settings import AuthMethod
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from numproxy.sender.http_client import build_http_client
+from numproxy.common.http_client import build_http_client
 from numproxy.simulator.core import BadRequest, InboundRequest, Simulator
 from numproxy.simulator.settings import SimulatorSettings
 from numproxy.simulator.state import ConfigError

@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from numproxy.sender.encoding import Encoding, choose_encoding
-from numproxy.sender.encoding import split as split_text
+from numproxy.common.sms_encoding import Encoding, choose_encoding
+from numproxy.common.sms_encoding import split as split_text
 from numproxy.simulator.state import MessageIds, concat_ref
 
 # err-code a receipt carries for each status.

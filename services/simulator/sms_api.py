@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from numproxy.common.sms_encoding import Encoding, count_parts
 from numproxy.common.vonage_signing import verify
-from numproxy.sender.encoding import Encoding, count_parts
 from numproxy.simulator.settings import SimulatorSettings
 from numproxy.simulator.state import (
     MessageIds,

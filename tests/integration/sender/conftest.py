@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from numproxy.common.grpc_client import open_channel
+from numproxy.common.http_client import build_http_client
 from numproxy.common.http_server import running_http
 from numproxy.sender.__main__ import build_sender, build_service, credentials
-from numproxy.sender.http_client import build_http_client
 from numproxy.sender.settings import SenderSettings
 from numproxy.sender.vonage import VonageClient
 from numproxy.simulator.app import create_app

@@ -2,8 +2,8 @@
 
 import httpx
 
+from numproxy.common.sms_encoding import Encoding
 from numproxy.common.vonage_signing import verify
-from numproxy.sender.encoding import Encoding
 from numproxy.sender.vonage import Credentials, OutboundSms, VonageClient
 
 SMS = OutboundSms("+447700900001", "+447700900002", "hi & bye=ok", Encoding.GSM7, "ref-1")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from numproxy.sender.encoding import Encoding, count_parts, plan, split
+from numproxy.common.sms_encoding import Encoding, count_parts, plan, split
 
 EXTENDED = "|^€{}[]~\\"
 
