@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e protos protos-check lint fmt clean
+.PHONY: install run test test-unit test-integration test-e2e protos protos-check docs docs-check lint fmt clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: install
 	$(BIN)/numproxy dev
 
 ## test: lint, generated-code check and every test suite
-test: install lint protos-check
+test: install lint protos-check docs-check
 	$(BIN)/python -m pytest -q
 
 test-unit: install
@@ -38,6 +38,13 @@ protos: install
 protos-check: install
 	$(BIN)/python scripts/gen_protos.py --check
 
+## docs: regenerate the settings tables in README.md from the settings classes
+docs: install
+	$(BIN)/python scripts/settings_doc.py
+
+docs-check: install
+	$(BIN)/python scripts/settings_doc.py --check
+
 lint: install
 	$(BIN)/ruff check services tests scripts
 	$(BIN)/ruff format --check services tests scripts
@@ -49,3 +56,29 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# --- containers and chart ---
+# Images are built offline: scripts/docker/ starts a Docker engine when none answers, builds
+# the base images by debootstrap and the numproxy image from a wheelhouse made on the host.
+# All steps are idempotent and cached. `bash scripts/docker/provision.sh` does all of them.
+.PHONY: image postgres-image helm-check test-containers
+
+## image: numproxy:dev (offline build; starts dockerd if needed)
+image:
+	bash scripts/docker/engine.sh
+	bash scripts/docker/build-image.sh
+
+## postgres-image: local/postgres:15 (Debian's PostgreSQL with the official image's env vars)
+postgres-image:
+	bash scripts/docker/engine.sh
+	bash scripts/docker/postgres-image.sh
+
+## helm-check: lint, render and validate the chart with helm 3 and helm 4
+helm-check: install
+	bash scripts/helm/check.sh
+
+## test-containers: deployment rehearsal of the chart + testcontainers tests
+test-containers: install image postgres-image
+	bash scripts/helm/tools.sh
+	$(BIN)/python -m pytest -q tests/containers
+# --- end containers and chart ---
