@@ -32,6 +32,7 @@ from numproxy.router.db.models import Interaction
 from numproxy.router.inbound import InboundRouter
 from numproxy.router.outbound import FAILED, QUEUED, SENT
 from numproxy.router.settings import RouterSettings
+from numproxy.router.transactions import database_unavailable
 from numproxy.v1 import sender_pb2, sender_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,11 @@ class Dispatcher:
             free = self._settings.dispatch_concurrency - len(self._inflight)
             try:
                 started = await self.dispatch_once()
-            except Exception:
-                log.exception("claiming outbound messages failed")
+            except Exception as exc:
+                if database_unavailable(exc):  # polled again; readiness reports it too
+                    log.warning("claiming outbound messages failed: database unavailable")
+                else:
+                    log.exception("claiming outbound messages failed")
                 started = 0
             if free > 0 and started == free and not self._stopping:
                 continue  # a full batch: more may be due
@@ -160,8 +164,11 @@ class Dispatcher:
             try:
                 await self._inbound.flush_incomplete()
                 await self._inbound.purge()
-            except Exception:
-                log.exception("inbound housekeeping failed")
+            except Exception as exc:
+                if database_unavailable(exc):
+                    log.warning("inbound housekeeping failed: database unavailable")
+                else:
+                    log.exception("inbound housekeeping failed")
             await asyncio.sleep(self._settings.housekeeping_interval)
 
     async def _claim(self, limit: int) -> list[_Claimed]:

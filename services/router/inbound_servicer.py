@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import grpc
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from numproxy.common.errors import InvalidArgument, Unavailable
@@ -14,6 +14,7 @@ from numproxy.router.clock import Clock
 from numproxy.router.inbound import InboundRouter, IncomingSms, Outcome
 from numproxy.router.receipts import DeliveryReceipt, ReceiptRecorder
 from numproxy.router.settings import RouterSettings
+from numproxy.router.transactions import database_unavailable
 from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
 
 SERVICE_NAME = "numproxy.v1.InboundService"
@@ -56,7 +57,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
         sms = sms_from_proto(request)
         try:
             result = await self._router.receive(sms)
-        except DBAPIError as exc:
+        except (DBAPIError, OSError) as exc:
             raise _unavailable(exc) from exc
         return inbound_pb2.ReceiveSmsResponse(
             outcome=_OUTCOMES[result.outcome],
@@ -78,7 +79,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
         )
         try:
             matched = await self._receipts.record(receipt)
-        except DBAPIError as exc:
+        except (DBAPIError, OSError) as exc:
             raise _unavailable(exc) from exc
         return inbound_pb2.ReceiveDeliveryReceiptResponse(matched=matched)
 
@@ -113,9 +114,10 @@ def sms_from_proto(request: inbound_pb2.ReceiveSmsRequest) -> IncomingSms:
     )
 
 
-def _unavailable(exc: DBAPIError) -> Exception:
-    """Connection-level database failures (and a locked SQLite) become UNAVAILABLE, so the
-    gateway answers 503 and the provider retries; anything else stays an internal error."""
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+def _unavailable(exc: DBAPIError | OSError) -> Exception:
+    """Connection-level database failures (down, restarting, connection lost, a locked
+    SQLite) become UNAVAILABLE, so the gateway answers 503 and the provider retries; anything
+    else stays an internal error."""
+    if database_unavailable(exc):
         return Unavailable("database unavailable, retry later", reason="DATABASE_UNAVAILABLE")
     return exc

@@ -24,3 +24,78 @@ class RouterSettings(ServiceSettings):
     dispatch_interval: float = Field(
         1.0, gt=0, description="seconds between outbox polls (retries and crash recovery)"
     )
+
+    # Inbound routing (inbound.py, multipart.py, keywords.py).
+    multipart_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="seconds to wait for the missing parts of a multipart SMS before the parts "
+        "that arrived are routed on their own",
+    )
+    dedupe_retention: float = Field(
+        48 * 3600.0,
+        gt=0,
+        description="seconds provider message ids are kept to absorb webhook retries",
+    )
+    housekeeping_interval: float = Field(
+        5.0,
+        gt=0,
+        description="seconds between runs of the task that routes timed-out multipart messages "
+        "and purges old dedupe records",
+    )
+    stop_keywords: tuple[str, ...] = Field(
+        ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"),
+        description="messages (whole, trimmed, case-insensitive) that opt the sender out of "
+        "the proxy number texted; JSON list",
+    )
+    start_keywords: tuple[str, ...] = Field(
+        ("START", "UNSTOP"),
+        description="messages that undo an opt-out; JSON list",
+    )
+    help_keywords: tuple[str, ...] = Field(
+        ("HELP",), description="messages answered with help_reply; JSON list"
+    )
+    stop_reply: str = Field(
+        "You are unsubscribed and will receive no more messages from this number. "
+        "Reply START to resubscribe.",
+        description="confirmation sent after a stop keyword",
+    )
+    start_reply: str = Field(
+        "You are subscribed again to messages from this number. Reply STOP to unsubscribe.",
+        description="confirmation sent after a start keyword",
+    )
+    help_reply: str = Field(
+        "Messages to this number are relayed to your conversation partner. "
+        "Reply STOP to unsubscribe.",
+        description="answer to a help keyword",
+    )
+
+    # Outbound dispatch (dispatcher.py).
+    dispatch_concurrency: int = Field(
+        16, ge=1, description="SendSms calls in flight at once per router process"
+    )
+    dispatch_lease: float = Field(
+        60.0,
+        gt=0,
+        description="seconds a claimed outbound row is reserved for the process sending it; "
+        "after a crash it is retried once this ran out (keep it above send_timeout)",
+    )
+    retry_initial_backoff: float = Field(
+        2.0, gt=0, description="seconds before the first retry of a failed send"
+    )
+    retry_max_backoff: float = Field(
+        300.0, gt=0, description="upper bound of the exponential retry backoff, seconds"
+    )
+    max_send_attempts: int = Field(
+        12, ge=1, description="send attempts before an outbound message is marked FAILED"
+    )
+    max_send_age: float = Field(
+        24 * 3600.0,
+        gt=0,
+        description="seconds after queueing when an outbound message is no longer retried",
+    )
+    retryable_provider_statuses: tuple[int, ...] = Field(
+        (1, 5, 9, 10, 13),
+        description="provider status codes (sender reason PROVIDER_STATUS_<n>) retried "
+        "whatever gRPC status carried them; JSON list",
+    )

@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.common.errors import ErrorMappingInterceptor, error_info
 from numproxy.common.grpc_client import open_channel
 from numproxy.router.clock import SystemClock
+from numproxy.router.db.engine import create_engine
 from numproxy.router.dispatcher import Dispatcher
 from numproxy.router.inbound_servicer import InboundServicer
 from numproxy.router.settings import RouterSettings
 from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
 from tests.support.fake_sender import FakeSender, serve_fake_sender
+from tests.support.postgres import free_port
 from tests.support.router_inbound import (
     add_pool,
     add_session,
@@ -158,3 +160,31 @@ async def test_receipt_without_any_id_is_invalid(
         )
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_unreachable_database_is_unavailable_so_the_provider_retries() -> None:
+    # Nothing listens on the port: asyncpg's connect fails with a bare OSError.
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none"
+    engine = create_engine(url)
+    servicer = InboundServicer(factory(engine), _NoDispatcher(), SETTINGS, SystemClock())
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    inbound_pb2_grpc.add_InboundServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
+    try:
+        stub = inbound_pb2_grpc.InboundServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ReceiveSms(_sms(), timeout=10)
+    finally:
+        await channel.close(None)
+        await server.stop(None)
+        await engine.dispose()
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info(caught.value)
+    assert info is not None and info.reason == "DATABASE_UNAVAILABLE"
+
+
+class _NoDispatcher:
+    def notify(self) -> None:
+        raise AssertionError("nothing can be queued without a database")

@@ -1,0 +1,71 @@
+"""The router's composition root: health, reflection, readiness, the process and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.router.__main__ import SERVICES, main
+from numproxy.v1 import pool_pb2, pool_pb2_grpc, session_pb2, session_pb2_grpc
+from tests.support.router_sessions import (
+    ALICE,
+    BOB,
+    US1,
+    router_channel,
+    router_process,
+)
+
+
+async def test_serves_health_and_reflection_for_its_services(database_url: str) -> None:
+    async with router_channel(database_url) as channel:
+        for service in ("", *SERVICES):
+            assert await is_serving(channel, service)
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        replies = [r async for r in reflection.ServerReflectionInfo(iter([request]))]
+        listed = {s.name for s in replies[0].list_services_response.service}
+        assert set(SERVICES) <= listed
+
+
+async def test_not_serving_while_the_database_cannot_answer(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/missing-dir/router.db"
+    async with router_channel(url) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICES[0]))
+        assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_main_usage() -> None:
+    assert main(["--help"]) == 0
+    assert main(["unexpected"]) == 2
+
+
+async def test_the_router_process_serves_and_stops_on_sigterm(database_url: str) -> None:
+    with router_process(database_url) as router:
+        await router.wait_serving()
+        channel = open_channel(router.address)
+        try:
+            pools = pool_pb2_grpc.PoolServiceStub(channel)
+            await pools.CreatePool(pool_pb2.CreatePoolRequest(pool_id="default"))
+            await pools.AddNumbers(pool_pb2.AddNumbersRequest(pool="default", numbers=[US1]))
+            created = await session_pb2_grpc.SessionServiceStub(channel).CreateSession(
+                session_pb2.CreateSessionRequest(
+                    participants=[
+                        session_pb2.ParticipantSpec(number=ALICE),
+                        session_pb2.ParticipantSpec(number=BOB),
+                    ]
+                )
+            )
+            assert created.session.status == session_pb2.SESSION_STATUS_OPEN
+        finally:
+            await channel.close(grace=None)
+        assert await asyncio.to_thread(router.terminate) == 0
+        output = router.output()
+    assert "created in pool default" in output
+    assert "+1555***0001" in output
+    # Real numbers never reach the logs unmasked.
+    assert ALICE not in output and BOB not in output
