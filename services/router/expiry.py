@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from numproxy.router import lifecycle
-from numproxy.router.clock import as_utc
 from numproxy.router.db.models import Session
 
 
@@ -19,17 +18,10 @@ def ran_out(session: Session, now: datetime) -> tuple[str, datetime] | None:
     reason = lifecycle.expiry_reason(session, now)
     if reason is None:
         return None
-    moment = session.expires_at if reason == lifecycle.REASON_EXPIRED else session.idle_expires_at
-    assert moment is not None
-    return reason, as_utc(moment)
+    return reason, lifecycle.ran_out_at(session, reason)
 
 
 def close_if_ran_out(session: Session, now: datetime) -> bool:
     """Close ``session`` if it is over; True when this call closed it."""
-    over = ran_out(session, now)
-    if over is None:
-        return False
-    reason, moment = over
-    lifecycle.close(session, reason, now)
-    session.closed_at = moment
-    return True
+    was_open = session.status != lifecycle.CLOSED
+    return lifecycle.close_if_expired(session, now) and was_open

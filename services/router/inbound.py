@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from numproxy.router.db.models import (
     ReplyLog,
     Session,
 )
+from numproxy.router.ids import new_id
 from numproxy.router.keywords import Keyword
 from numproxy.router.outbound import RECEIVED, queue_outbound
 from numproxy.router.settings import RouterSettings
@@ -245,7 +245,7 @@ async def find_active_session(
             .join(ProxyNumber, Participant.proxy_number_id == ProxyNumber.id)
             .where(
                 Participant.number == sender,
-                Participant.active.is_(True),
+                Participant.active,
                 ProxyNumber.number == proxy,
             )
             .with_for_update(of=Session)
@@ -269,7 +269,7 @@ def record_inbound(
     now: datetime,
 ) -> Interaction:
     row = Interaction(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         session_id=session_id,
         direction="INBOUND",
         sender_number=sender,

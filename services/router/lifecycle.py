@@ -44,11 +44,19 @@ def close(session: Session, reason: str, now: datetime) -> None:
         participant.active = False
 
 
+def ran_out_at(session: Session, reason: str) -> datetime:
+    """The moment a session that expired for ``reason`` ran out."""
+    moment = session.expires_at if reason == REASON_EXPIRED else session.idle_expires_at
+    assert moment is not None
+    return as_utc(moment)
+
+
 def close_if_expired(session: Session, now: datetime) -> bool:
-    """Close ``session`` when it has run out; True when it is (now) closed."""
+    """Close ``session`` as of the moment it ran out, if it has; True when it is closed."""
     reason = expiry_reason(session, now)
     if reason is not None:
         close(session, reason, now)
+        session.closed_at = ran_out_at(session, reason)
     return session.status == CLOSED
 
 

@@ -6,12 +6,12 @@ dispatcher sends them once that transaction committed.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from numproxy.router.db.models import Interaction
+from numproxy.router.ids import new_id
 
 QUEUED = "QUEUED"
 SENT = "SENT"
@@ -33,7 +33,7 @@ def queue_outbound(
 ) -> Interaction:
     """Add an outbound SMS from ``proxy_number`` to ``recipient_number``, due now."""
     row = Interaction(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         session_id=session_id,
         direction="OUTBOUND",
         sender_number=sender_number,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from numproxy.router.allocation import choose_proxy_numbers, close_expired_sessi
 from numproxy.router.clock import Clock, as_utc
 from numproxy.router.db.models import Interaction, Participant, Pool, Session
 from numproxy.router.expiry import close_if_ran_out, ran_out
+from numproxy.router.ids import new_id
 from numproxy.router.outbound import queue_outbound
 from numproxy.router.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.pools import get_pool
@@ -213,7 +213,7 @@ class Sessions:
         proxies = await choose_proxy_numbers(db, pool, numbers)
 
         session = Session(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             pool_id=pool.id,
             status=lifecycle.OPEN,
             closed_reason=None,
