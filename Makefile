@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e protos protos-check docs docs-check lint fmt clean
+.PHONY: install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check lint fmt clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test-integration: install
 test-e2e: install
 	$(BIN)/python -m pytest -q tests/e2e
 
+## test-faults: delivery guarantees under crashes and provider faults (real processes, PostgreSQL)
+test-faults: install
+	$(BIN)/python -m pytest -q tests/faults
+
 ## protos: regenerate numproxy.v1 (services/v1) from protos/
 protos: install
 	$(BIN)/python scripts/gen_protos.py
@@ -53,6 +57,10 @@ lint: install
 fmt: install
 	$(BIN)/ruff check --fix services tests scripts
 	$(BIN)/ruff format services tests scripts
+
+## bench-routing: 10k vs 1M active sessions: lookup / create latency (BENCH_ARGS to tune)
+bench-routing: install
+	$(BIN)/python scripts/bench_routing.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
