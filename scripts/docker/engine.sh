@@ -21,6 +21,17 @@ if [ -f "$pidf" ] && ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
     as_root rm -f "$pidf"
 fi
 [ -S "$sock" ] && ! engine_up && as_root rm -f "$sock"
+# Likewise the containerd it managed: a pid file naming a process that is gone, a zombie, or
+# (pid reused) not containerd at all makes the next dockerd wait for it and time out.
+cpidf="$NUMPROXY_DOCKER_ROOT/exec/containerd/containerd.pid"
+if [ -f "$cpidf" ]; then
+    cpid="$(cat "$cpidf" 2>/dev/null || true)"
+    comm="$(cat "/proc/$cpid/comm" 2>/dev/null || true)"
+    state="$(awk '/^State:/ {print $2}' "/proc/$cpid/status" 2>/dev/null || true)"
+    if [ -z "$cpid" ] || [ "$comm" != containerd ] || [ "$state" = Z ]; then
+        as_root rm -f "$cpidf"
+    fi
+fi
 
 log "starting dockerd (data root $NUMPROXY_DOCKER_ROOT/data, log $logf)"
 # --iptables=false: containers reach each other on user-defined networks by name and published

@@ -61,6 +61,7 @@ debootstrap_import() {
     local image="$1" include="$2"; shift 2
     ensure_packages "debootstrap" debootstrap
     local work
+    as_root mkdir -p "$NUMPROXY_DOCKER_ROOT"
     work="$(mktemp -d "${NUMPROXY_DOCKER_ROOT}/rootfs.XXXXXX")"
     # shellcheck disable=SC2064
     trap "as_root rm -rf '$work'" RETURN

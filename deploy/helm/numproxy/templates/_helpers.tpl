@@ -1,0 +1,254 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "numproxy.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name.
+We truncate at 63 chars because some Kubernetes name fields are limited to this (by the DNS naming spec).
+If release name contains chart name it will be used as a full name.
+*/}}
+{{- define "numproxy.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "numproxy.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels
+*/}}
+{{- define "numproxy.labels" -}}
+helm.sh/chart: {{ include "numproxy.chart" . }}
+{{ include "numproxy.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: numproxy
+{{- end }}
+
+{{/*
+Selector labels
+*/}}
+{{- define "numproxy.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "numproxy.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Create the name of the service account to use
+*/}}
+{{- define "numproxy.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "numproxy.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Per-component helpers. They take (dict "root" $ "component" "router").
+*/}}
+{{- define "numproxy.componentName" -}}
+{{- printf "%s-%s" (include "numproxy.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "numproxy.componentLabels" -}}
+{{ include "numproxy.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "numproxy.componentSelectorLabels" -}}
+{{ include "numproxy.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The image reference: repository@digest, or repository:tag (tag defaults to appVersion).
+*/}}
+{{- define "numproxy.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding credentials and the database URL.
+*/}}
+{{- define "numproxy.secretName" -}}
+{{- default (include "numproxy.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+Container port of each component (fixed; the Services' ports are configurable).
+*/}}
+{{- define "numproxy.containerPort" -}}
+{{- get (dict "gateway" 8080 "router" 50051 "sender" 50052 "simulator" 8090) . }}
+{{- end }}
+
+{{/*
+In-cluster addresses, by Service name (the same names the deployment rehearsal gives its
+containers).
+*/}}
+{{- define "numproxy.routerAddress" -}}
+{{- printf "%s:%v" (include "numproxy.componentName" (dict "root" . "component" "router")) .Values.router.service.port }}
+{{- end }}
+
+{{- define "numproxy.senderAddress" -}}
+{{- printf "%s:%v" (include "numproxy.componentName" (dict "root" . "component" "sender")) .Values.sender.service.port }}
+{{- end }}
+
+{{- define "numproxy.gatewayUrl" -}}
+{{- printf "http://%s:%v" (include "numproxy.componentName" (dict "root" . "component" "gateway")) .Values.gateway.service.port }}
+{{- end }}
+
+{{- define "numproxy.simulatorUrl" -}}
+{{- printf "http://%s:%v" (include "numproxy.componentName" (dict "root" . "component" "simulator")) .Values.simulator.service.port }}
+{{- end }}
+
+{{- define "numproxy.sqliteUrl" -}}
+sqlite+aiosqlite:////var/lib/numproxy/numproxy.db
+{{- end }}
+
+{{/*
+Non-secret settings of a component, as a YAML map of NUMPROXY_* variables. The ConfigMap
+renders them; the migration Job (which runs before the ConfigMap exists) renders the router's
+inline. User `config` entries come last and win.
+*/}}
+{{- define "numproxy.config" -}}
+{{- $root := .root }}
+{{- $c := .component }}
+{{- $v := index $root.Values $c }}
+{{- $prefix := printf "NUMPROXY_%s_" (upper $c) }}
+{{- $env := dict }}
+{{- $_ := set $env "HOST" "0.0.0.0" }}
+{{- $_ := set $env "PORT" (include "numproxy.containerPort" $c) }}
+{{- $_ := set $env "LOG_LEVEL" $root.Values.logLevel }}
+{{- $_ := set $env "LOG_FORMAT" $root.Values.logFormat }}
+{{- $_ := set $env "SHUTDOWN_GRACE" (toString $root.Values.shutdownGrace) }}
+{{- if eq $c "gateway" }}
+{{- $_ := set $env "ROUTER_ADDRESS" (include "numproxy.routerAddress" $root) }}
+{{- if $root.Values.gateway.signature.enabled }}
+{{- $_ := set $env "SIGNATURE_METHOD" $root.Values.gateway.signature.method }}
+{{- $_ := set $env "SIGNATURE_MAX_AGE" (toString $root.Values.gateway.signature.maxAge) }}
+{{- end }}
+{{- else if eq $c "router" }}
+{{- $_ := set $env "SENDER_ADDRESS" (include "numproxy.senderAddress" $root) }}
+{{- if eq $root.Values.database.type "sqlite" }}
+{{- $_ := set $env "DATABASE_URL" (include "numproxy.sqliteUrl" $root) }}
+{{- end }}
+{{- else if eq $c "sender" }}
+{{- $_ := set $env "BASE_URL" (ternary (include "numproxy.simulatorUrl" $root) $root.Values.sender.baseUrl $root.Values.simulator.enabled) }}
+{{- $_ := set $env "AUTH_METHOD" $root.Values.sender.authMethod }}
+{{- if eq $root.Values.sender.authMethod "signature" }}
+{{- $_ := set $env "SIGNATURE_METHOD" $root.Values.gateway.signature.method }}
+{{- end }}
+{{- else if eq $c "simulator" }}
+{{- $_ := set $env "GATEWAY_URL" (include "numproxy.gatewayUrl" $root) }}
+{{- if $root.Values.gateway.signature.enabled }}
+{{- $_ := set $env "SIGNATURE_METHOD" $root.Values.gateway.signature.method }}
+{{- end }}
+{{- end }}
+{{- range $k, $val := $v.config }}
+{{- $_ := set $env $k (toString $val) }}
+{{- end }}
+{{- range $k := keys $env | sortAlpha }}
+{{ printf "%s%s" $prefix $k }}: {{ index $env $k | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Variables read from the Secret, per component, as a list of EnvVar.
+*/}}
+{{- define "numproxy.secretEnv" -}}
+{{- $root := .root }}
+{{- $c := .component }}
+{{- $s := $root.Values.secrets }}
+{{- $name := include "numproxy.secretName" $root }}
+{{- $prefix := printf "NUMPROXY_%s_" (upper $c) }}
+{{- $refs := list }}
+{{- if or (eq $c "sender") (eq $c "simulator") }}
+{{- $refs = append $refs (list "API_KEY" $s.keys.vonageApiKey) }}
+{{- $refs = append $refs (list "API_SECRET" $s.keys.vonageApiSecret) }}
+{{- end }}
+{{- if and (eq $c "sender") (eq $root.Values.sender.authMethod "signature") }}
+{{- $refs = append $refs (list "SIGNATURE_SECRET" $s.keys.signatureSecret) }}
+{{- end }}
+{{- if and (or (eq $c "gateway") (eq $c "simulator")) $root.Values.gateway.signature.enabled }}
+{{- $refs = append $refs (list "SIGNATURE_SECRET" $s.keys.signatureSecret) }}
+{{- end }}
+{{- if and (eq $c "router") (eq $root.Values.database.type "postgresql") }}
+{{- $refs = append $refs (list "DATABASE_URL" $s.keys.databaseUrl) }}
+{{- end }}
+{{- range $refs }}
+- name: {{ printf "%s%s" $prefix (index . 0) }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $name }}
+      key: {{ index . 1 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Replicas a component runs at least (autoscaling's minimum when it is on).
+*/}}
+{{- define "numproxy.minReplicas" -}}
+{{- $v := index .root.Values .component }}
+{{- if and (hasKey $v "autoscaling") $v.autoscaling.enabled }}
+{{- $v.autoscaling.minReplicas }}
+{{- else }}
+{{- default 1 $v.replicaCount }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart-wide validation: fail early with a message instead of rendering something that can't work.
+*/}}
+{{- define "numproxy.validate" -}}
+{{- if eq .Values.database.type "sqlite" }}
+{{- if or (gt (int .Values.router.replicaCount) 1) .Values.router.autoscaling.enabled }}
+{{- fail "database.type=sqlite supports exactly one router replica: use database.type=postgresql to scale the router" }}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.database.type "postgresql") (not .Values.secrets.existingSecret) (not .Values.secrets.databaseUrl) }}
+{{- fail "database.type=postgresql needs the database URL: set secrets.existingSecret (recommended) or secrets.databaseUrl" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Data of the chart-managed Secret (base64), keys as configured in secrets.keys.
+*/}}
+{{- define "numproxy.secretData" -}}
+{{- $s := .Values.secrets }}
+{{ $s.keys.vonageApiKey }}: {{ $s.vonageApiKey | b64enc | quote }}
+{{ $s.keys.vonageApiSecret }}: {{ $s.vonageApiSecret | b64enc | quote }}
+{{ $s.keys.signatureSecret }}: {{ $s.signatureSecret | b64enc | quote }}
+{{- if eq .Values.database.type "postgresql" }}
+{{ $s.keys.databaseUrl }}: {{ $s.databaseUrl | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the SQLite volume claim.
+*/}}
+{{- define "numproxy.sqliteClaim" -}}
+{{- printf "%s-data" (include "numproxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -1,0 +1,260 @@
+"""The Helm chart, rendered by real helm 3 and helm 4 binaries: what every rendering must hold.
+
+No cluster and no Docker needed; scripts/helm/check.sh runs `helm lint --strict` and the same
+renderings through kubernetes-validate, and these tests repeat the validation so `make test`
+covers it too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.containers.conftest import CHART, ROOT
+from tests.containers.kube import Doc, hooks, of_kind, one, render, render_text
+
+COMBOS = {
+    "default": [],
+    **{
+        p.name.removesuffix("-values.yaml"): [p]
+        for p in sorted((CHART / "ci").glob("*-values.yaml"))
+    },
+    "rehearsal": [Path(__file__).with_name("rehearsal-values.yaml")],
+}
+WORKLOAD_KINDS = ("Deployment", "Job", "Pod")
+
+
+def pod_specs(docs: list[Doc]) -> list[tuple[str, Doc]]:
+    specs = []
+    for doc in docs:
+        if doc["kind"] == "Pod":
+            specs.append((doc["metadata"]["name"], doc["spec"]))
+        elif doc["kind"] in ("Deployment", "Job"):
+            specs.append((doc["metadata"]["name"], doc["spec"]["template"]["spec"]))
+    return specs
+
+
+@pytest.fixture(scope="module", params=sorted(COMBOS))
+def combo(request: pytest.FixtureRequest, helm: Path) -> tuple[str, list[Doc]]:
+    return request.param, render(helm, CHART, COMBOS[request.param])
+
+
+def test_expected_value_combinations_exist() -> None:
+    assert {"default", "ha", "external-postgres", "sandbox"} <= set(COMBOS)
+
+
+def test_every_pod_is_locked_down(combo: tuple[str, list[Doc]]) -> None:
+    _, docs = combo
+    specs = pod_specs(docs)
+    assert len(specs) >= 5  # 3 Deployments, the migration Job, the helm test Pod
+    for name, spec in specs:
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True, name
+        assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is False, name
+        assert spec["enableServiceLinks"] is False, name
+        for container in spec["containers"]:
+            sc = container["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert container["resources"]["requests"]["memory"], name
+            assert container["resources"]["limits"]["memory"], name
+
+
+def test_probes_are_native_grpc_for_router_and_sender(combo: tuple[str, list[Doc]]) -> None:
+    _, docs = combo
+    for dep in of_kind(docs, "Deployment"):
+        component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            if component in ("router", "sender"):
+                assert container[probe]["grpc"]["port"] == container["ports"][0]["containerPort"]
+            elif component == "gateway":
+                assert container[probe]["httpGet"]["path"] in ("/readyz", "/healthz")
+        assert container["command"] == ["numproxy", component]
+
+
+def test_labels_follow_helm_create(combo: tuple[str, list[Doc]]) -> None:
+    _, docs = combo
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "numproxy", doc["metadata"]["name"]
+        assert labels["app.kubernetes.io/instance"] == "numproxy"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["helm.sh/chart"] == "numproxy-0.1.0"
+    for dep in of_kind(docs, "Deployment"):
+        selector = dep["spec"]["selector"]["matchLabels"]
+        assert set(selector) == {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/component",
+        }
+
+
+def test_migrations_only_in_a_pre_install_pre_upgrade_job(combo: tuple[str, list[Doc]]) -> None:
+    _, docs = combo
+    (job,) = of_kind(docs, "Job")
+    assert hooks(job) == {"pre-install", "pre-upgrade"}
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["numproxy", "router", "migrate"]
+    names = {e["name"] for e in container["env"]}
+    assert "NUMPROXY_ROUTER_DATABASE_URL" in names
+    for dep in of_kind(docs, "Deployment"):
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            assert "migrate" not in c["command"]
+
+
+def test_network_policies_follow_the_call_chain(combo: tuple[str, list[Doc]]) -> None:
+    _, docs = combo
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(docs, "NetworkPolicy")}
+    assert {"numproxy-gateway", "numproxy-router", "numproxy-sender"} <= set(policies)
+
+    def peers(rules: list[Any], key: str) -> set[str]:
+        return {
+            p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            for rule in rules
+            for p in rule.get(key, [])
+            if p.get("podSelector", {}).get("matchLabels")
+        }
+
+    assert "router" in peers(policies["numproxy-gateway"]["egress"], "to")
+    assert "gateway" in peers(policies["numproxy-router"]["ingress"], "from")
+    assert "sender" in peers(policies["numproxy-router"]["egress"], "to")
+    assert peers(policies["numproxy-sender"]["ingress"], "from") == {"router", "test"}
+
+
+def test_ha_has_autoscalers_and_disruption_budgets(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["ha"])
+    assert {h["metadata"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler")} == {
+        "numproxy-gateway",
+        "numproxy-router",
+    }
+    assert {p["metadata"]["name"] for p in of_kind(docs, "PodDisruptionBudget")} == {
+        "numproxy-gateway",
+        "numproxy-router",
+        "numproxy-sender",
+    }
+    # An autoscaled Deployment leaves replicas to its HPA.
+    assert "replicas" not in one(docs, "Deployment", "numproxy-router")["spec"]
+    assert one(docs, "Deployment", "numproxy-sender")["spec"]["replicas"] == 2
+    assert of_kind(docs, "Ingress") and of_kind(docs, "ServiceMonitor")
+
+
+def test_single_replicas_get_no_disruption_budget(helm: Path) -> None:
+    docs = render(helm, CHART)
+    assert of_kind(docs, "PodDisruptionBudget") == []
+    assert of_kind(docs, "HorizontalPodAutoscaler") == []
+    assert of_kind(docs, "Ingress") == [] and of_kind(docs, "ServiceMonitor") == []
+
+
+def test_existing_secret_is_referenced_not_created(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["external-postgres"])
+    assert of_kind(docs, "Secret") == []
+    router = one(docs, "Deployment", "numproxy-router")["spec"]["template"]["spec"]
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in router["containers"][0].get("env", [])
+    }
+    assert refs["NUMPROXY_ROUTER_DATABASE_URL"] == {
+        "name": "numproxy-credentials",
+        "key": "database-url",
+    }
+    sender = one(docs, "Deployment", "numproxy-sender")["spec"]["template"]["spec"]
+    keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in sender["containers"][0]["env"]}
+    assert keys == {"api-key", "api-secret", "signature-secret"}
+    # Nothing secret in any ConfigMap.
+    for cm in of_kind(docs, "ConfigMap"):
+        assert not any("SECRET" in k or "DATABASE_URL" in k for k in cm["data"]), cm
+
+
+def test_sandbox_points_the_sender_at_the_simulator(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["sandbox"])
+    sender = one(docs, "ConfigMap", "numproxy-sender")["data"]
+    assert sender["NUMPROXY_SENDER_BASE_URL"] == "http://numproxy-simulator:8090"
+    simulator = one(docs, "ConfigMap", "numproxy-simulator")["data"]
+    assert simulator["NUMPROXY_SIMULATOR_GATEWAY_URL"] == "http://numproxy-gateway:8080"
+    assert one(docs, "Service", "numproxy-simulator")["spec"]["ports"][0]["port"] == 8090
+    # Off by default.
+    assert not [d for d in render(helm, CHART) if "simulator" in d["metadata"]["name"]]
+
+
+def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> None:
+    first = render_text(helm, CHART)
+    assert first == render_text(helm, CHART)
+
+    def checksum(text: str) -> str:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        dep = one(docs, "Deployment", "numproxy-router")
+        value: str = dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        return value
+
+    assert checksum(first) != checksum(render_text(helm, CHART, "--set", "logLevel=DEBUG"))
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["router.replicaCount=2"], "exactly one router replica"),
+        (["database.type=postgresql"], "needs the database URL"),
+        (["gateway.replicaCunt=2"], "replicaCunt"),
+        (["database.type=mysql"], "postgresql"),
+        (["gateway.signature.method=crc32"], "signature"),
+    ],
+)
+def test_bad_values_are_refused(helm: Path, sets: list[str], message: str) -> None:
+    args = [arg for s in sets for arg in ("--set", s)]
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        render_text(helm, CHART, *args)
+    assert message in failed.value.stderr
+
+
+def _leaves(values: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(values, dict) and values:
+        return [leaf for k, v in values.items() for leaf in _leaves(v, (*path, k))]
+    return [path]
+
+
+def test_schema_describes_every_value() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for path in _leaves(values):
+        node = schema
+        for key in path:
+            props = node.get("properties", {})
+            if key in props:
+                node = props[key]
+            elif isinstance(node.get("additionalProperties"), dict):
+                node = node["additionalProperties"]
+            else:
+                raise AssertionError(f"values.schema.json does not describe {'.'.join(path)}")
+        assert "type" in node, ".".join(path)
+
+
+def _newest_kubernetes() -> str:
+    import kubernetes_validate
+
+    folder = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    found = [re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local-strict", p.name) for p in folder.iterdir()]
+    versions = [tuple(int(g) for g in m.groups()) for m in found if m]
+    return ".".join(map(str, max(versions)))
+
+
+@pytest.mark.parametrize("combo_name", sorted(COMBOS))
+def test_kubernetes_validate_strict(helm3: Path, tmp_path: Path, combo_name: str) -> None:
+    rendered = tmp_path / "rendered.yaml"
+    args = [a for p in COMBOS[combo_name] for a in ("-f", str(p))]
+    rendered.write_text(render_text(helm3, CHART, *args))
+    validate = ROOT / ".venv" / "bin" / "kubernetes-validate"
+    for version in ("1.29.0", _newest_kubernetes()):
+        result = subprocess.run(
+            [str(validate), "--strict", "--quiet", "-k", version, str(rendered)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
