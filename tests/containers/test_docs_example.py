@@ -1,4 +1,4 @@
-"""The "Use in your tests" example of docs/testing-with-containers.md, run as a user would:
+"""The "Use in your tests" example of the README, run as a user would:
 copied into a project of its own and run by pytest, with nothing from our test suite."""
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from tests.containers.conftest import ROOT
 
 pytestmark = pytest.mark.containers
 
-DOC = ROOT / "docs" / "testing-with-containers.md"
+README = ROOT / "README.md"
 
 
 def test_the_documented_example_passes(
     numproxy_image: str, postgres_image: str, tmp_path: Path
 ) -> None:
-    (example,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    section = README.read_text().split("## Use in your tests", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     # A fixture and a ten-line test: short enough to copy.
     assert len([line for line in example.splitlines() if line.strip()]) <= 15
     (tmp_path / "test_example.py").write_text(example)
