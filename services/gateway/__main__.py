@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"numproxy gateway: invalid configuration\n{exc}", file=sys.stderr)
         return 2
     configure_logging("gateway", settings.log_level, settings.log_format)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings))
     return 0
 
 

@@ -27,6 +27,7 @@ from numproxy.gateway.errors import WebhookError, error_response
 from numproxy.gateway.inbound_message import parse_inbound_message
 from numproxy.gateway.inbound_sms import parse_inbound_sms
 from numproxy.gateway.message_token import verify_message_token
+from numproxy.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from numproxy.gateway.params import JSON, read_body, read_params, require_media_type
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
@@ -61,7 +62,14 @@ Handler = Callable[[Request, Trace], Awaitable[None]]
 
 
 class Webhooks:
-    def __init__(self, settings: GatewaySettings, router: RouterClient, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        router: RouterClient,
+        clock: Clock,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.metrics = metrics
         self._settings = settings
         self._secret = settings.signature_secret.get_secret_value()
         self._router = router
@@ -119,6 +127,7 @@ class Webhooks:
         rid = header if _REQUEST_ID.match(header) else uuid.uuid4().hex
         token = request_id.set(rid)
         trace = Trace(webhook, request.method)
+        started = time.perf_counter()
         try:
             try:
                 await handler(request, trace)
@@ -130,6 +139,7 @@ class Webhooks:
                 response = error_response(500, "INTERNAL", "internal error")
                 trace.error, trace.failure = "INTERNAL", exc
             _log_webhook(trace, response.status_code)
+            self.metrics.observe(webhook, response.status_code, time.perf_counter() - started)
             response.headers["x-request-id"] = rid
             return response
         finally:
@@ -182,7 +192,8 @@ def create_app(
     settings: GatewaySettings, router: RouterClient, *, clock: Clock = time.time
 ) -> Starlette:
     """The gateway's ASGI app; ``router`` (and its channel) belong to the caller."""
-    webhooks = Webhooks(settings, router, clock)
+    metrics = GatewayMetrics()
+    webhooks = Webhooks(settings, router, clock, metrics)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -192,11 +203,15 @@ def create_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "router not serving"}, status_code=503)
 
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     routes = [
         Route("/webhooks/inbound-sms", webhooks.inbound_sms, methods=["GET", "POST"]),
         Route("/webhooks/inbound-message", webhooks.inbound_message, methods=["POST"]),
         Route("/webhooks/delivery-receipt", webhooks.delivery_receipt, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
