@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Prepare scripts/docker/wheelhouse/ on the host (which reaches PyPI through pip) so the image
-# builds with no network: wheels of every dependency of the project, the build backend
-# (setuptools, wheel) and a requirements.txt that pins them. The Dockerfile installs from it
-# with --no-index when it exists. Skipped while pyproject.toml and the Python version are
-# unchanged (FORCE=1 redoes it).
+# builds with no network: wheels of exactly the versions pinned in deploy/requirements.lock,
+# the build backend (setuptools, wheel) and a requirements.txt (the lock). The Dockerfile
+# installs from it with --no-index when it exists. Skipped while the lock, pyproject.toml and
+# the Python version are unchanged (FORCE=1 redoes it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 wh="$NUMPROXY_ROOT/scripts/docker/wheelhouse"
@@ -19,7 +19,8 @@ if [ -z "$py" ]; then
 fi
 [ -n "$py" ] || die "no Python 3.11 on this machine to build the wheelhouse with"
 
-key="$( { sha256sum "$NUMPROXY_ROOT/pyproject.toml"; "$py" -c 'import sys, sysconfig; print(sys.version_info[:2], sysconfig.get_platform())'; } | sha256sum | cut -c1-16)"
+lock="$NUMPROXY_ROOT/deploy/requirements.lock"
+key="$( { sha256sum "$NUMPROXY_ROOT/pyproject.toml" "$lock"; "$py" -c 'import sys, sysconfig; print(sys.version_info[:2], sysconfig.get_platform())'; } | sha256sum | cut -c1-16)"
 if [ -z "${FORCE:-}" ] && [ -f "$wh/.key" ] && [ "$(cat "$wh/.key")" = "$key" ] \
     && [ -f "$wh/requirements.txt" ]; then
     log "wheelhouse up to date"
@@ -30,23 +31,13 @@ start=$SECONDS
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 log "building the wheelhouse with $py"
-# The project's wheel brings every runtime dependency along; it is dropped afterwards because
-# the image builds the project from its source.
 # (grep: this machine's pip configuration names local indexes that may not exist)
 {
-    "$py" -m pip wheel -q --disable-pip-version-check --wheel-dir "$tmp" "$NUMPROXY_ROOT"
+    "$py" -m pip wheel -q --disable-pip-version-check --no-deps --wheel-dir "$tmp" -r "$lock"
     "$py" -m pip download -q --disable-pip-version-check --only-binary=:all: --dest "$tmp" \
         "setuptools>=69" wheel
 } 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
-rm -f "$tmp"/numproxy-*.whl
-: >"$tmp/requirements.txt"
-for f in "$tmp"/*.whl; do
-    b="$(basename "$f" .whl)"
-    name="${b%%-*}"; rest="${b#*-}"; version="${rest%%-*}"
-    case "$name" in setuptools | wheel) continue ;; esac
-    echo "$name==$version" >>"$tmp/requirements.txt"
-done
-sort -o "$tmp/requirements.txt" "$tmp/requirements.txt"
+grep -v '^#' "$lock" >"$tmp/requirements.txt"
 mkdir -p "$wh"
 find "$wh" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 cp "$tmp"/*.whl "$tmp/requirements.txt" "$wh/"
