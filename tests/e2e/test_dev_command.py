@@ -41,6 +41,10 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
         *[arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))],
         "--numbers",
         "12025550111,+12025550112",
+        "--signature-secret",
+        "dev-secret",
+        "--signature-method",
+        "sha256",
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -79,6 +83,21 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
             delivered = [s for s in outbox if s["text"] == "hi via dev"]
             assert [s["to"].lstrip("+") for s in delivered] == ["15551230002"]
             assert delivered[0]["from"].lstrip("+") == proxies["+15551230002"].lstrip("+")
+
+        # Signing is on: the simulator signed that webhook; an unsigned one is refused.
+        gateway_url = f"http://127.0.0.1:{ports['gateway']}"
+        async with httpx.AsyncClient(base_url=gateway_url) as gateway:
+            unsigned = await gateway.get(
+                "/webhooks/inbound-sms",
+                params={
+                    "msisdn": "15551230001",
+                    "to": proxies["+15551230001"].lstrip("+"),
+                    "messageId": "0B00000042AC53BD",
+                    "text": "forged",
+                    "type": "text",
+                },
+            )
+            assert unsigned.status_code == 401
 
         code, out, _ = await cli("session", "list", "--json", "--router", router)
         assert code == 0
