@@ -163,6 +163,7 @@ async def abort_with(context: Context, exc: DomainError) -> None:
 
 __all__ = [
     "DOMAIN",
+    "Context",
     "Aborted",
     "AlreadyExists",
     "DeadlineExceeded",

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import grpc
-
+from numproxy.common.errors import Context
 from numproxy.router import convert
 from numproxy.router.pools import Pools, PoolSpec
 from numproxy.v1 import pool_pb2, pool_pb2_grpc
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class PoolServicer(pool_pb2_grpc.PoolServiceServicer):

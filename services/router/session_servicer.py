@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
+from numproxy.common.errors import Context
 from numproxy.router import convert
 from numproxy.router.sessions import ParticipantSpec, Sessions, SessionSpec
 from numproxy.v1 import session_pb2, session_pb2_grpc
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
