@@ -163,9 +163,9 @@ async def abort_with(context: Context, exc: DomainError) -> None:
 
 __all__ = [
     "DOMAIN",
-    "Context",
     "Aborted",
     "AlreadyExists",
+    "Context",
     "DeadlineExceeded",
     "DomainError",
     "ErrorMappingInterceptor",
