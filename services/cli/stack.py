@@ -22,6 +22,10 @@ SERVICES = ("router", "sender", "simulator", "gateway")
 STOP_ORDER = ("gateway", "simulator", "router", "sender")
 
 
+# Tuning the stack sets unless extra_env says otherwise: the simulator's default throughput.
+_DEFAULTS: dict[str, dict[str, str]] = {"sender": {"NUMPROXY_SENDER_RATE_LIMIT": "30"}}
+
+
 @dataclass(frozen=True)
 class StackConfig:
     database_url: str
@@ -64,7 +68,6 @@ class StackConfig:
                 "BASE_URL": self.simulator_url,
                 "API_KEY": self.api_key,
                 "API_SECRET": self.api_secret,
-                "RATE_LIMIT": "30",
             },
             "simulator": {
                 "PORT": str(self.simulator_port),
@@ -83,7 +86,10 @@ class StackConfig:
         return env
 
     def process_env(self, service: str) -> dict[str, str]:
+        """The environment, then the stack's defaults, then ``extra_env`` (which may override
+        a default such as the sender's rate limit), then the wiring (which it may not)."""
         env = dict(os.environ)
+        env.update(_DEFAULTS.get(service, {}))
         env.update(self.extra_env)
         env.update(self.service_env(service))
         return env

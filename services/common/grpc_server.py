@@ -2,7 +2,8 @@
 
 Standard health service (per-service status, SERVING only while its dependency checks pass,
 NOT_SERVING on shutdown), reflection, the error-mapping interceptor, and a graceful SIGTERM
-path: health NOT_SERVING -> server.stop(grace) -> cleanup callbacks.
+path: health NOT_SERVING -> server.stop(grace) beside the background work's own stop, both
+within the one grace -> cleanup callbacks.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class GrpcService:
         self._readiness_interval = readiness_interval
         self._grace = grace
         self._cleanups: list[Cleanup] = []
+        self._stoppers: list[Cleanup] = []
         self._stopping = asyncio.Event()
         self.server = grpc.aio.server(
             interceptors=[ErrorMappingInterceptor()],
@@ -70,6 +72,12 @@ class GrpcService:
     def on_shutdown(self, cleanup: Cleanup) -> None:
         """Run ``cleanup`` after the server stopped (close clients, dispose engines)."""
         self._cleanups.append(cleanup)
+
+    def on_stop(self, stop: Cleanup) -> None:
+        """Run ``stop`` beside ``server.stop(grace)``, before the cleanups: background work
+        that stops taking work and finishes (or hands back) what it holds within the same
+        grace, so shutting down takes one grace period, not one after the other."""
+        self._stoppers.append(stop)
 
     async def start(self) -> int:
         self.port = self.server.add_insecure_port(self._bind)
@@ -129,7 +137,14 @@ class GrpcService:
         self._stopping.set()
         log.info("shutting down (grace %.1fs)", self._grace)
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(self._grace)
+        results = await asyncio.gather(
+            self.server.stop(self._grace),
+            *(stop() for stop in self._stoppers),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("stopping failed", exc_info=result)
         for cleanup in reversed(self._cleanups):
             try:
                 await cleanup()

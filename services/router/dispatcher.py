@@ -50,6 +50,8 @@ PERMANENT_CODES = frozenset(
     }
 )
 _MAX_REASON = 500
+# Send results recorded in one transaction at most.
+_RECORD_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Send results waiting to be recorded, and the task recording them.
+        self._results: list[tuple[_Claimed, _Sent | _Failed, asyncio.Future[None]]] = []
+        self._recording: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._housekeeping_task: asyncio.Task[None] | None = None
         # Multipart timeouts and dedupe purging run beside the dispatch loop.
@@ -225,12 +230,40 @@ class Dispatcher:
             # The lease runs out and the row is sent again under the same idempotency key.
             log.exception("recording the send result of outbound %s failed", row.id)
 
+    async def _record(self, row: _Claimed, result: _Sent | _Failed) -> None:
+        """Record one send result; results arriving together share one transaction (group
+        commit: while a batch is written the next ones queue). Returns once committed."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.append((row, result, waiter))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._record_queued(), name="record-sends")
+        await asyncio.shield(waiter)
+
+    async def _record_queued(self) -> None:
+        while self._results:
+            batch = self._results[:_RECORD_BATCH]
+            del self._results[:_RECORD_BATCH]
+            try:
+                await self._record_many([(row, result) for row, result, _ in batch])
+            except Exception as exc:
+                for _, _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+            else:
+                for _, _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
     def _classify(self, exc: grpc.aio.AioRpcError) -> _Failed:
         code = exc.code()
         info = error_info(exc)
         reason = info.reason if info is not None and info.reason else code.name
         details = mask_numbers_in(exc.details() or "")
         text = f"{reason}: {details}"[:_MAX_REASON] if details else reason
+        if info is not None and info.metadata.get("partial") == "true":
+            # Some parts were accepted: sending again would deliver them twice, whatever the
+            # status of the rejected parts (a throttled part included).
+            return _Failed(text, retryable=False)
         return _Failed(text, retryable=self._is_retryable(code, reason))
 
     def _is_retryable(self, code: grpc.StatusCode, reason: str) -> bool:
@@ -241,46 +274,58 @@ class Dispatcher:
                 return True
         return code not in PERMANENT_CODES
 
-    async def _record(self, row: _Claimed, result: _Sent | _Failed) -> None:
+    async def _record_many(self, batch: list[tuple[_Claimed, _Sent | _Failed]]) -> None:
         now = self._clock.now()
         async with self._session_factory() as db, db.begin():
             await take_write_lock(db)
-            item = await db.get(Interaction, row.id, with_for_update=True)
-            if item is None or item.status != QUEUED:
-                return  # settled meanwhile (its lease ran out and another attempt finished)
-            item.updated_at = now
-            if isinstance(result, _Sent):
-                item.status = SENT
-                item.provider_message_ids = list(result.message_ids)
-                item.next_attempt_at = None
-                item.failure_reason = ""
-                receipts.settle(item)  # receipts may have raced ahead of this update
-                log.info("outbound %s to %s sent", item.id, mask(item.recipient_number))
-            elif result.retryable and not self._exhausted(item, now):
-                item.next_attempt_at = now + timedelta(seconds=self._backoff(item.attempts))
-                log.warning(
-                    "outbound %s to %s: attempt %d failed (%s); retrying at %s",
-                    item.id,
-                    mask(item.recipient_number),
-                    item.attempts,
-                    result.reason,
-                    item.next_attempt_at.isoformat(),
-                )
-            else:
-                item.status = FAILED
-                item.next_attempt_at = None
-                item.failure_reason = (
-                    f"{result.reason} (gave up after {item.attempts} attempts)"
-                    if result.retryable
-                    else result.reason
-                )
-                log.warning(
-                    "outbound %s to %s failed after %d attempt(s): %s",
-                    item.id,
-                    mask(item.recipient_number),
-                    item.attempts,
-                    result.reason,
-                )
+            found = await db.scalars(
+                select(Interaction)
+                .where(Interaction.id.in_([row.id for row, _ in batch]))
+                .order_by(Interaction.id)
+                .with_for_update()
+            )
+            items = {item.id: item for item in found}
+            for row, result in batch:
+                item = items.get(row.id)
+                if item is None or item.status != QUEUED:
+                    continue  # settled meanwhile (its lease ran out and another attempt finished)
+                self._apply(item, result, now)
+
+    def _apply(self, item: Interaction, result: _Sent | _Failed, now: datetime) -> None:
+        """One send result on its (locked, still QUEUED) row."""
+        item.updated_at = now
+        if isinstance(result, _Sent):
+            item.status = SENT
+            item.provider_message_ids = list(result.message_ids)
+            item.next_attempt_at = None
+            item.failure_reason = ""
+            receipts.settle(item)  # receipts may have raced ahead of this update
+            log.info("outbound %s to %s sent", item.id, mask(item.recipient_number))
+        elif result.retryable and not self._exhausted(item, now):
+            item.next_attempt_at = now + timedelta(seconds=self._backoff(item.attempts))
+            log.warning(
+                "outbound %s to %s: attempt %d failed (%s); retrying at %s",
+                item.id,
+                mask(item.recipient_number),
+                item.attempts,
+                result.reason,
+                item.next_attempt_at.isoformat(),
+            )
+        else:
+            item.status = FAILED
+            item.next_attempt_at = None
+            item.failure_reason = (
+                f"{result.reason} (gave up after {item.attempts} attempts)"
+                if result.retryable
+                else result.reason
+            )
+            log.warning(
+                "outbound %s to %s failed after %d attempt(s): %s",
+                item.id,
+                mask(item.recipient_number),
+                item.attempts,
+                result.reason,
+            )
 
     def _exhausted(self, item: Interaction, now: datetime) -> bool:
         age = now - as_utc(item.created_at)

@@ -376,3 +376,23 @@ async def test_housekeeping_routes_timed_out_multipart_and_sends_it(
     await eventually(delivered_to_sender)
     [inbound] = await interactions(engine, "INBOUND")
     assert inbound.note == "incomplete: parts 1 of 2"
+
+
+async def test_partial_failure_is_final_even_with_a_transient_status(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    # Part 1 went out, part 2 was throttled: a retry would send part 1 a second time.
+    fake.failure = FailedPrecondition(
+        "partial failure (1 of 2 parts sent): provider rejected the message: status 1",
+        reason="PROVIDER_STATUS_1",
+        metadata={"partial": "true", "parts_accepted": "1", "parts_total": "2"},
+    )
+    fake.fail_first = 100
+    [row_id] = await queue(engine)
+
+    await dispatchers.start()
+    await until_status(engine, [row_id], "FAILED")
+
+    failed = await row(engine, row_id)
+    assert failed.failure_reason.startswith("PROVIDER_STATUS_1: partial failure (1 of 2 parts")
+    assert fake.calls_for(row_id) == 1
