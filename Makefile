@@ -49,14 +49,19 @@ docs: install
 docs-check: install
 	$(BIN)/python scripts/settings_doc.py --check
 
+## bench: the benchmark suite (under 10 min; BENCH_OPTS=--quick): table + bench/results/*.json
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench $(BENCH_OPTS)
+
 lint: install
-	$(BIN)/ruff check services tests scripts
-	$(BIN)/ruff format --check services tests scripts
+	$(BIN)/ruff check services tests scripts bench
+	$(BIN)/ruff format --check services tests scripts bench
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff check --fix services tests scripts
-	$(BIN)/ruff format services tests scripts
+	$(BIN)/ruff check --fix services tests scripts bench
+	$(BIN)/ruff format services tests scripts bench
 
 ## bench-routing: 10k vs 1M active sessions: lookup / create latency (BENCH_ARGS to tune)
 bench-routing: install

@@ -6,7 +6,6 @@ Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ import grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args[0] in ("-h", "--help") else 2
     settings = RouterSettings()
     configure_logging("router", settings.log_level, settings.log_format)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings))
     return 0
 
 

@@ -12,6 +12,7 @@ from numproxy.common.errors import InvalidArgument, Unavailable
 from numproxy.common.numbers import normalize
 from numproxy.router.clock import Clock
 from numproxy.router.inbound import InboundRouter, IncomingSms, Outcome
+from numproxy.router.inbound_batch import InboundBatcher
 from numproxy.router.receipts import DeliveryReceipt, ReceiptRecorder
 from numproxy.router.settings import RouterSettings
 from numproxy.router.transactions import database_unavailable
@@ -48,7 +49,18 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
         settings: RouterSettings,
         clock: Clock,
     ) -> None:
-        self._router = InboundRouter(session_factory, settings, clock, on_queued=dispatcher.notify)
+        router = InboundRouter(session_factory, settings, clock, on_queued=dispatcher.notify)
+        # SQLite has one writer: a second concurrent batch would only wait for the lock.
+        sqlite = session_factory.kw["bind"].dialect.name == "sqlite"
+        self._router = InboundBatcher(
+            router,
+            session_factory,
+            settings,
+            clock,
+            dispatcher.notify,
+            batch_max=settings.inbound_batch_max,
+            concurrency=1 if sqlite else settings.inbound_batch_concurrency,
+        )
         self._receipts = ReceiptRecorder(session_factory, clock)
 
     async def ReceiveSms(

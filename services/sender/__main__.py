@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
 
+from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None:
         settings = settings.model_copy(update={"port": args.port})
     configure_logging("sender", settings.log_level, settings.log_format)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings))
     return 0
 
 

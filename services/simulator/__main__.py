@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from collections.abc import Sequence
 
+from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
 from numproxy.simulator.app import create_app
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         updates["gateway_url"] = args.gateway_url
     settings = SimulatorSettings().model_copy(update=updates)
     configure_logging("simulator", settings.log_level, settings.log_format)
-    asyncio.run(run(settings))
+    run_event_loop(run(settings))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""numproxy's benchmark suite: ``make bench`` / ``python -m bench`` (see bench/run.py)."""
