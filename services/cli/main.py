@@ -91,16 +91,11 @@ def run_service(name: str) -> int:
 
 
 def migrate(database_url: str | None) -> int:
-    from pydantic import ValidationError
-
+    from numproxy.common.settings import load_settings
     from numproxy.router.migrations import upgrade
     from numproxy.router.settings import RouterSettings
 
-    try:
-        url = database_url or RouterSettings().database_url.get_secret_value()
-    except ValidationError as exc:
-        print(f"error: invalid router settings: {exc.errors()[0]['msg']}", file=sys.stderr)
-        return 1
+    url = database_url or load_settings(RouterSettings).database_url.get_secret_value()
     upgrade(url)
     print("migrations applied")
     return 0

@@ -6,9 +6,10 @@ Each service defines ``class XSettings(ServiceSettings)`` with
 
 from __future__ import annotations
 
-from typing import Literal
+import sys
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "text"]
@@ -31,3 +32,23 @@ class ServiceSettings(BaseSettings):
     shutdown_grace: float = Field(
         10.0, ge=0, description="seconds in-flight calls get to finish on SIGTERM"
     )
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Read ``cls`` from the environment; bad values exit (status 2) with one line each.
+
+    The message names the environment variable and the problem, never the value of a secret.
+    """
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        lines = [f"invalid configuration ({len(exc.errors())} problem(s)):"]
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            lines.append(f"  {prefix}{field.upper()}: {error['msg']}")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

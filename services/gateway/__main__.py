@@ -7,12 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
+from numproxy.common.settings import load_settings
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
@@ -48,11 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the gateway until SIGTERM; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="numproxy gateway", description=_DESCRIPTION)
     parser.parse_args(list(argv) if argv is not None else [])
-    try:
-        settings = GatewaySettings()
-    except ValidationError as exc:
-        print(f"numproxy gateway: invalid configuration\n{exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level, settings.log_format)
     run_event_loop(run(settings))
     return 0

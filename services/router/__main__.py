@@ -19,6 +19,7 @@ from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
+from numproxy.common.settings import load_settings
 from numproxy.router.clock import Clock, SystemClock
 from numproxy.router.db.engine import READ_ONLY, create_engine, session_factory
 from numproxy.router.dispatcher import Dispatcher
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args:
         print("usage: python -m numproxy.router  (configured by NUMPROXY_ROUTER_* variables)")
         return 0 if args[0] in ("-h", "--help") else 2
-    settings = RouterSettings()
+    settings = load_settings(RouterSettings)
     configure_logging("router", settings.log_level, settings.log_format)
     run_event_loop(run(settings))
     return 0

@@ -9,6 +9,7 @@ from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
+from numproxy.common.settings import load_settings
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, help="override NUMPROXY_SENDER_PORT")
     args = parser.parse_args(argv)
-    settings = SenderSettings()
+    settings = load_settings(SenderSettings)
     if args.port is not None:
         settings = settings.model_copy(update={"port": args.port})
     configure_logging("sender", settings.log_level, settings.log_format)

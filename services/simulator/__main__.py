@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
+from numproxy.common.settings import load_settings
 from numproxy.simulator.app import create_app
 from numproxy.simulator.settings import SimulatorSettings
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         updates["port"] = args.port
     if args.gateway_url:
         updates["gateway_url"] = args.gateway_url
-    settings = SimulatorSettings().model_copy(update=updates)
+    settings = load_settings(SimulatorSettings).model_copy(update=updates)
     configure_logging("simulator", settings.log_level, settings.log_format)
     run_event_loop(run(settings))
     return 0

@@ -67,5 +67,7 @@ def test_invalid_configuration_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("NUMPROXY_GATEWAY_SIGNATURE_METHOD", "sha3")
-    assert main([]) == 2
-    assert "signature_method" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 2
+    assert "NUMPROXY_GATEWAY_SIGNATURE_METHOD" in capsys.readouterr().err
