@@ -6,6 +6,14 @@ replicas share the work without sending a row twice. A process that dies mid-sen
 row to be retried when the lease runs out; the row id is the sender's idempotency key, so the
 provider is not called twice for it. ``notify()`` wakes the loop right after a commit that
 queued rows; a poll every ``dispatch_interval`` covers retries and crash recovery.
+
+Fast path (no claim): a writer that knows it will hand rows to this dispatcher first
+``reserve()``s room, writes those rows already leased (``outbound.leased_values``: the lease and
+the attempt a claim would have set), and after its commit ``submit()``s them; they are sent at
+once, or as soon as a send slot is free. Room is bounded (``dispatch_concurrency`` sends plus
+``dispatch_queue_max`` waiting); rows that find no room are written unleased and claimed by the
+loop as before. If the process dies between the commit and the send, the lease runs out and any
+replica's loop claims the rows; the sender's idempotency key covers a send that did happen.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import contextlib
 import functools
 import logging
 import random
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -30,7 +40,7 @@ from numproxy.router.clock import Clock, as_utc
 from numproxy.router.db.concurrency import take_write_lock
 from numproxy.router.db.models import Interaction
 from numproxy.router.inbound import InboundRouter
-from numproxy.router.outbound import FAILED, QUEUED, SENT
+from numproxy.router.outbound import FAILED, QUEUED, SENT, OutboundSend
 from numproxy.router.settings import RouterSettings
 from numproxy.router.transactions import database_unavailable
 from numproxy.v1 import sender_pb2, sender_pb2_grpc
@@ -54,12 +64,7 @@ _MAX_REASON = 500
 _RECORD_BATCH = 100
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    id: str
-    proxy_number: str
-    recipient_number: str
-    text: str
+_Claimed = OutboundSend
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +92,15 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock
         self._wake = asyncio.Event()
+        # Rows may be due beyond what the loop last claimed (notify(), or a full claim): a
+        # freed send slot wakes the loop only then, not after every send.
+        self._more = False
         self._stopping = False
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Fast path: rows submitted in memory waiting for a send slot, and room promised to
+        # writers whose transaction has not committed yet.
+        self._waiting: deque[_Claimed] = deque()
+        self._reserved = 0
         # Send results waiting to be recorded, and the task recording them.
         self._results: list[tuple[_Claimed, _Sent | _Failed, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
@@ -106,12 +118,67 @@ class Dispatcher:
 
     def notify(self) -> None:
         """Rows were queued and committed: dispatch now rather than at the next poll."""
+        self._more = True
         self._wake.set()
+
+    def reserve(self, count: int) -> int:
+        """Room for up to ``count`` pre-leased rows a writer is about to commit; how many it
+        may lease (the others it writes unleased, for the loop). Each granted row is then
+        ``submit()``ted after the commit or ``release()``d if the transaction failed."""
+        if self._stopping or count <= 0:
+            return 0
+        room = (
+            self._settings.dispatch_concurrency
+            + self._settings.dispatch_queue_max
+            - len(self._inflight)
+            - len(self._waiting)
+            - self._reserved
+        )
+        granted = max(0, min(count, room))
+        self._reserved += granted
+        return granted
+
+    def release(self, count: int) -> None:
+        """Give back room reserved for rows that were not committed."""
+        self._reserved = max(0, self._reserved - count)
+
+    async def submit(self, rows: Iterable[_Claimed]) -> None:
+        """Send committed pre-leased rows (their room was reserved) without claiming them."""
+        rows = list(rows)
+        self.release(len(rows))
+        if self._stopping:
+            # Too late to start sends: clear their lease so another replica sends them now.
+            await self._hand_back([row.id for row in rows])
+            return
+        self._waiting.extend(rows)
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self._waiting and len(self._inflight) < self._settings.dispatch_concurrency:
+            self._start(self._waiting.popleft())
+
+    def _start(self, row: _Claimed) -> None:
+        task = asyncio.create_task(self._send(row), name=f"send-{row.id}")
+        self._inflight[row.id] = task
+        task.add_done_callback(functools.partial(self._finished, row.id))
+
+    def _free(self) -> int:
+        """Send slots the loop may claim rows for."""
+        return (
+            self._settings.dispatch_concurrency
+            - len(self._inflight)
+            - len(self._waiting)
+            - self._reserved
+        )
 
     async def stop(self) -> None:
         """Stop claiming; let in-flight sends finish within the grace, hand back the rest."""
         self._stopping = True
         self._wake.set()
+        waiting = [row.id for row in self._waiting]
+        self._waiting.clear()
+        if waiting:
+            await self._hand_back(waiting)
         if self._housekeeping_task is not None:
             self._housekeeping_task.cancel()
         for task in (self._loop_task, self._housekeeping_task):
@@ -133,24 +200,27 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim and send what is due now (up to the free concurrency); rows started."""
-        free = self._settings.dispatch_concurrency - len(self._inflight)
+        free = self._free()
         if free <= 0:
             return 0
         claimed = await self._claim(free)
         for row in claimed:
-            task = asyncio.create_task(self._send(row), name=f"send-{row.id}")
-            self._inflight[row.id] = task
-            task.add_done_callback(functools.partial(self._finished, row.id))
+            self._start(row)
         return len(claimed)
 
     def _finished(self, row_id: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(row_id, None)
-        self._wake.set()  # a slot is free again
+        if self._waiting and not self._stopping:
+            self._start_waiting()  # submitted rows first: they are leased to this process
+        elif self._more:
+            self._wake.set()  # a slot is free again for rows due in the database
 
     async def _dispatch_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            free = self._settings.dispatch_concurrency - len(self._inflight)
+            free = self._free()
+            if free > 0:
+                self._more = False  # set again by a notify() during the claim
             try:
                 started = await self.dispatch_once()
             except Exception as exc:
@@ -159,8 +229,10 @@ class Dispatcher:
                 else:
                     log.exception("claiming outbound messages failed")
                 started = 0
-            if free > 0 and started == free and not self._stopping:
-                continue  # a full batch: more may be due
+            if free > 0 and started == free:
+                self._more = True
+                if not self._stopping:
+                    continue  # a full batch: more may be due
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_interval)
 

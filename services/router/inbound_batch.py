@@ -13,6 +13,11 @@ many per transaction. Every guarantee of the one-message path holds:
 - **outbox** — the interaction rows (the inbound and one outbound per other participant) are
   written in the same transaction as the dedupe row and the session update.
 
+With a ``handoff`` (the router's Dispatcher), the outbound rows it has room for are written
+already leased to this process and handed to it in memory after the commit, so they are sent
+without a claim transaction; the others are written due now and claimed by its loop. A crash
+between commit and send leaves leased rows that any replica sends once the lease ran out.
+
 Only plain text messages take the batched statements: multipart parts, binary messages and
 keywords go through :class:`InboundRouter` one at a time, as does any batched message whose
 session is not found live (out-of-session policy, expiry), inside the batch's transaction
@@ -25,10 +30,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Executable, Table, and_, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,7 +46,7 @@ from numproxy.router.clock import Clock, as_utc
 from numproxy.router.db.concurrency import dialect_name
 from numproxy.router.db.models import InboundMessage, Interaction, Participant, ProxyNumber, Session
 from numproxy.router.inbound import InboundResult, InboundRouter, IncomingSms, Outcome, route_text
-from numproxy.router.outbound import QUEUED, RECEIVED
+from numproxy.router.outbound import QUEUED, RECEIVED, OutboundSend, leased_values
 from numproxy.router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,17 @@ _DEDUPE_SQLITE = (
     .on_conflict_do_nothing()
     .returning(_INBOUND.c.api_key, _INBOUND.c.message_id)
 )
+
+
+@runtime_checkable
+class Handoff(Protocol):
+    """Takes committed pre-leased outbound rows in memory (Dispatcher's fast path)."""
+
+    def reserve(self, count: int) -> int: ...
+
+    def release(self, count: int) -> None: ...
+
+    async def submit(self, rows: Iterable[OutboundSend]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -90,6 +106,7 @@ class InboundBatcher:
         *,
         batch_max: int,
         concurrency: int,
+        handoff: Handoff | None = None,
     ) -> None:
         self._router = router
         self._session_factory = session_factory
@@ -98,6 +115,7 @@ class InboundBatcher:
         self._on_queued = on_queued
         self._batch_max = batch_max
         self._concurrency = concurrency
+        self._handoff = handoff
         self._queue: list[_Waiting] = []
         self._running: set[asyncio.Task[None]] = set()
 
@@ -132,8 +150,10 @@ class InboundBatcher:
 
     async def _run(self, batch: list[_Waiting]) -> None:
         outcomes: list[InboundResult | BaseException]
+        sends: list[OutboundSend] = []
         try:
-            outcomes = list(await self._write(batch))
+            results, sends = await self._write(batch)
+            outcomes = list(results)
         except Exception as exc:
             if len(batch) == 1:
                 outcomes = [exc]
@@ -162,51 +182,80 @@ class InboundBatcher:
                     outcome.outcome.value,
                 )
             _resolve(waiting, outcome)
-        if queued:
-            self._on_queued()
+        if queued > len(sends):
+            self._on_queued()  # rows written unleased, for the dispatcher's loop
+        if sends and self._handoff is not None:
+            await self._handoff.submit(sends)
 
-    async def _write(self, batch: list[_Waiting]) -> list[InboundResult]:
-        """One transaction for ``batch``: each message's result, once committed."""
+    async def _write(self, batch: list[_Waiting]) -> tuple[list[InboundResult], list[OutboundSend]]:
+        """One transaction for ``batch``: each message's result, once committed, and the
+        outbound rows written leased to the handoff (to submit to it)."""
         now = self._clock.now()
         results: list[InboundResult | None] = [None] * len(batch)
-        async with self._session_factory() as db, db.begin():
-            fresh = await self._dedupe(db, batch, now, results)
-            found = await _find_live(db, [batch[i].sms for i in fresh], now)
-            rows: list[dict[str, Any]] = []
-            touched: dict[str, _Live] = {}
-            for i in fresh:
-                sms = batch[i].sms
-                live = found.get((sms.sender_number, sms.proxy_number))
-                if live is None:
-                    # Not found, or found expired: the one-message code decides (it closes an
-                    # expired session and applies the pool's out-of-session policy).
-                    results[i] = await route_text(
-                        db, self._settings, sms.sender_number, sms.proxy_number, sms.text, "", now
+        sends: list[OutboundSend] = []
+        reserved = 0
+        try:
+            async with self._session_factory() as db, db.begin():
+                fresh = await self._dedupe(db, batch, now, results)
+                found = await _find_live(db, [batch[i].sms for i in fresh], now)
+                rows: list[dict[str, Any]] = []
+                outbound: list[dict[str, Any]] = []
+                touched: dict[str, _Live] = {}
+                for i in fresh:
+                    sms = batch[i].sms
+                    live = found.get((sms.sender_number, sms.proxy_number))
+                    if live is None:
+                        # Not found, or found expired: the one-message code decides (it closes
+                        # an expired session and applies the pool's out-of-session policy).
+                        results[i] = await route_text(
+                            db,
+                            self._settings,
+                            sms.sender_number,
+                            sms.proxy_number,
+                            sms.text,
+                            "",
+                            now,
+                        )
+                        continue
+                    inbound_id = str(uuid.uuid4())
+                    rows.append(_inbound_row(inbound_id, live.session_id, sms, now))
+                    for partner, partner_proxy in live.partners:
+                        outbound.append(
+                            _outbound_row(
+                                live.session_id, sms, partner, partner_proxy, inbound_id, now
+                            )
+                        )
+                    touched[live.session_id] = live
+                    results[i] = InboundResult(
+                        Outcome.FORWARDED, live.session_id, len(live.partners)
                     )
-                    continue
-                inbound_id = str(uuid.uuid4())
-                rows.append(_inbound_row(inbound_id, live.session_id, sms, now))
-                for partner, partner_proxy in live.partners:
-                    rows.append(
-                        _outbound_row(live.session_id, sms, partner, partner_proxy, inbound_id, now)
+                if outbound and self._handoff is not None:
+                    reserved = self._handoff.reserve(len(outbound))
+                    leased = leased_values(now, self._settings.dispatch_lease)
+                    for row in outbound[:reserved]:
+                        row.update(leased)
+                        sends.append(_send_of(row))
+                rows.extend(outbound)
+                if rows:
+                    await db.execute(_INTERACTION.insert(), rows)
+                if touched:
+                    await db.execute(
+                        update(_SESSION)
+                        .where(_SESSION.c.id == bindparam("b_id"))
+                        .values(
+                            status=bindparam("b_status"),
+                            last_interaction_at=bindparam("b_now"),
+                            updated_at=bindparam("b_now"),
+                            idle_expires_at=bindparam("b_idle"),
+                        ),
+                        [_activity(live, now) for live in touched.values()],
                     )
-                touched[live.session_id] = live
-                results[i] = InboundResult(Outcome.FORWARDED, live.session_id, len(live.partners))
-            if rows:
-                await db.execute(_INTERACTION.insert(), rows)
-            if touched:
-                await db.execute(
-                    update(_SESSION)
-                    .where(_SESSION.c.id == bindparam("b_id"))
-                    .values(
-                        status=bindparam("b_status"),
-                        last_interaction_at=bindparam("b_now"),
-                        updated_at=bindparam("b_now"),
-                        idle_expires_at=bindparam("b_idle"),
-                    ),
-                    [_activity(live, now) for live in touched.values()],
-                )
-        return [r if r is not None else InboundResult(Outcome.DUPLICATE) for r in results]
+        except BaseException:
+            if reserved and self._handoff is not None:
+                self._handoff.release(reserved)
+            raise
+        done = [r if r is not None else InboundResult(Outcome.DUPLICATE) for r in results]
+        return done, sends
 
     async def _dedupe(
         self,
@@ -380,6 +429,10 @@ def _outbound_row(
         created_at=now,
         updated_at=now,
     )
+
+
+def _send_of(row: dict[str, Any]) -> OutboundSend:
+    return OutboundSend(row["id"], row["proxy_number"], row["recipient_number"], row["text"])
 
 
 def _resolve(waiting: _Waiting, outcome: InboundResult | BaseException) -> None:

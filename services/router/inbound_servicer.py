@@ -12,7 +12,7 @@ from numproxy.common.errors import InvalidArgument, Unavailable
 from numproxy.common.numbers import normalize
 from numproxy.router.clock import Clock
 from numproxy.router.inbound import InboundRouter, IncomingSms, Outcome
-from numproxy.router.inbound_batch import InboundBatcher
+from numproxy.router.inbound_batch import Handoff, InboundBatcher
 from numproxy.router.receipts import DeliveryReceipt, ReceiptRecorder
 from numproxy.router.settings import RouterSettings
 from numproxy.router.transactions import database_unavailable
@@ -36,7 +36,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class QueueListener(Protocol):
-    """Told when outbound rows were committed (the Dispatcher)."""
+    """Told when outbound rows were committed (the Dispatcher). One that is also a
+    :class:`Handoff` takes the batched messages' outbound rows in memory (no claim)."""
 
     def notify(self) -> None: ...
 
@@ -60,6 +61,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
             dispatcher.notify,
             batch_max=settings.inbound_batch_max,
             concurrency=1 if sqlite else settings.inbound_batch_concurrency,
+            handoff=dispatcher if isinstance(dispatcher, Handoff) else None,
         )
         self._receipts = ReceiptRecorder(session_factory, clock)
 

@@ -6,7 +6,9 @@ dispatcher sends them once that transaction committed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,3 +55,19 @@ def queue_outbound(
     )
     db.add(row)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSend:
+    """What sending one outbound row needs (its id is the sender's idempotency key)."""
+
+    id: str
+    proxy_number: str
+    recipient_number: str
+    text: str
+
+
+def leased_values(now: datetime, lease: float) -> dict[str, Any]:
+    """Column values of a row written already claimed by the writing process (the dispatcher's
+    fast path): leased as a claim would lease it, its first attempt counted."""
+    return {"next_attempt_at": now + timedelta(seconds=lease), "attempts": 1}

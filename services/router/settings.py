@@ -89,6 +89,13 @@ class RouterSettings(ServiceSettings):
     dispatch_concurrency: int = Field(
         64, ge=1, description="SendSms calls in flight at once per router process"
     )
+    dispatch_queue_max: int = Field(
+        256,
+        ge=0,
+        description="outbound rows handed to this process's dispatcher in memory (written "
+        "leased to it, sent without a claim) that may wait for a send slot; beyond that, rows "
+        "are written due now and claimed from the database (0 = only while a slot is free)",
+    )
     dispatch_lease: float = Field(
         60.0,
         gt=0,

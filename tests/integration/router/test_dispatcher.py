@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,8 +21,9 @@ from numproxy.router.clock import Clock, SystemClock, as_utc
 from numproxy.router.db.engine import create_engine
 from numproxy.router.db.models import Interaction
 from numproxy.router.dispatcher import Dispatcher
-from numproxy.router.inbound import Outcome
-from numproxy.router.outbound import queue_outbound
+from numproxy.router.inbound import InboundRouter, Outcome
+from numproxy.router.inbound_batch import Handoff, InboundBatcher
+from numproxy.router.outbound import OutboundSend, queue_outbound
 from numproxy.router.settings import RouterSettings
 from numproxy.v1 import sender_pb2_grpc
 from tests.conftest import fresh_postgres_database
@@ -30,6 +31,7 @@ from tests.support.fake_sender import FakeSender, serve_fake_sender
 from tests.support.postgres import PostgresServer
 from tests.support.router_inbound import (
     FakeClock,
+    Notifications,
     add_pool,
     add_session,
     eventually,
@@ -351,6 +353,13 @@ async def test_two_dispatchers_on_one_postgres_never_send_a_row_twice(
     assert all(fake.calls for fake in fakes)
 
 
+def sent_once(fake: FakeSender, row_ids: list[str]) -> bool:
+    """Each row was sent exactly once, and nothing else was."""
+    return Counter(call.idempotency_key for call in fake.calls) == Counter(
+        dict.fromkeys(row_ids, 1)
+    )
+
+
 async def _true_when(condition: bool) -> bool:
     return condition
 
@@ -396,3 +405,147 @@ async def test_partial_failure_is_final_even_with_a_transient_status(
     failed = await row(engine, row_id)
     assert failed.failure_reason.startswith("PROVIDER_STATUS_1: partial failure (1 of 2 parts")
     assert fake.calls_for(row_id) == 1
+
+
+# The fast path: rows written leased by the inbound batcher and handed over in memory.
+
+
+def batcher_for(
+    engine: AsyncEngine, clock: Clock, handoff: Handoff | None, notes: Notifications
+) -> InboundBatcher:
+    settings = RouterSettings(**FAST)
+    return InboundBatcher(
+        InboundRouter(factory(engine), settings, clock, notes.notify),
+        factory(engine),
+        settings,
+        clock,
+        notes.notify,
+        batch_max=50,
+        concurrency=1,
+        handoff=handoff,
+    )
+
+
+async def test_rows_handed_over_in_memory_are_sent_once_without_a_claim(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
+    # No poll within the test and no notify(): only the handover can send.
+    dispatcher = await dispatchers.start(dispatch_interval=3600)
+    notes = Notifications()
+    batcher = batcher_for(engine, SystemClock(), dispatcher, notes)
+
+    results = await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(20)))
+
+    assert {r.outcome for r in results} == {Outcome.FORWARDED}
+    row_ids = [i.id for i in await interactions(engine, "OUTBOUND")]
+    assert len(row_ids) == 20
+    await until_status(engine, row_ids, "SENT")
+    assert Counter(call.idempotency_key for call in fake.calls) == Counter(
+        dict.fromkeys(row_ids, 1)
+    )
+    assert {(await row(engine, row_id)).attempts for row_id in row_ids} == {1}
+    assert notes.count == 0
+
+
+class _CrashAfterCommit:
+    """Takes the rows' room, then 'dies' before sending them."""
+
+    def reserve(self, count: int) -> int:
+        return count
+
+    def release(self, count: int) -> None:
+        pass
+
+    async def submit(self, rows: Iterable[OutboundSend]) -> None:
+        pass
+
+
+async def test_rows_of_a_router_that_died_after_its_commit_are_sent_after_the_lease(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    clock = FakeClock()
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)], now=clock.now())
+    notes = Notifications()
+    batcher = batcher_for(engine, clock, _CrashAfterCommit(), notes)
+    await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(3)))
+    row_ids = [i.id for i in await interactions(engine, "OUTBOUND")]
+    assert len(row_ids) == 3
+    assert notes.count == 0  # leased to the dead router: nothing for the loops to claim yet
+    other = dispatchers.make(clock, dispatch_lease=60)
+
+    assert await other.dispatch_once() == 0
+    clock.advance(61)
+    assert await other.dispatch_once() == 3
+    await until_status(engine, row_ids, "SENT")
+
+    assert Counter(call.idempotency_key for call in fake.calls) == Counter(
+        dict.fromkeys(row_ids, 1)
+    )
+    assert {(await row(engine, row_id)).attempts for row_id in row_ids} == {2}
+
+
+async def test_room_for_handed_over_rows_is_bounded(
+    dispatchers: Dispatchers,
+) -> None:
+    dispatcher = dispatchers.make(dispatch_concurrency=2, dispatch_queue_max=1)
+
+    assert dispatcher.reserve(5) == 3
+    assert dispatcher.reserve(1) == 0
+    dispatcher.release(2)
+    assert dispatcher.reserve(4) == 2
+
+
+async def test_rows_beyond_the_room_are_written_due_and_claimed_by_the_loop(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.gate = asyncio.Event()
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
+    dispatcher = await dispatchers.start(
+        dispatch_concurrency=2, dispatch_queue_max=0, dispatch_interval=3600
+    )
+    notes = Notifications()
+    batcher = batcher_for(engine, SystemClock(), dispatcher, notes)
+
+    await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(6)))
+
+    outbound = await interactions(engine, "OUTBOUND")
+    leased = [i for i in outbound if i.attempts == 1]
+    due = [i for i in outbound if i.attempts == 0]
+    assert len(leased) == 2 and len(due) == 4
+    assert notes.count >= 1
+    now = datetime.now(UTC)
+    assert all(i.next_attempt_at is not None and as_utc(i.next_attempt_at) <= now for i in due)
+    # The dispatcher's loop claims the due rows once it is told and has free slots.
+    dispatcher.notify()
+    fake.gate.set()
+    row_ids = [i.id for i in outbound]
+    await until_status(engine, row_ids, "SENT")
+    assert Counter(call.idempotency_key for call in fake.calls) == Counter(
+        dict.fromkeys(row_ids, 1)
+    )
+
+
+async def test_rows_handed_over_while_stopping_are_handed_back(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    [row_id] = await queue(engine)
+    dispatcher = dispatchers.make(dispatch_lease=600)
+    async with factory(engine)() as db, db.begin():
+        await db.execute(
+            update(Interaction)
+            .where(Interaction.id == row_id)
+            .values(attempts=1, next_attempt_at=datetime.now(UTC) + timedelta(seconds=600))
+        )
+    assert dispatcher.reserve(1) == 1
+    await dispatcher.stop()
+
+    await dispatcher.submit([OutboundSend(row_id, V1, RECIPIENT, "message 0")])
+
+    assert not fake.calls
+    handed_back = await row(engine, row_id)
+    assert handed_back.next_attempt_at is not None
+    assert as_utc(handed_back.next_attempt_at) <= datetime.now(UTC)
