@@ -95,6 +95,7 @@ class Dispatcher:
         # Rows may be due beyond what the loop last claimed (notify(), or a full claim): a
         # freed send slot wakes the loop only then, not after every send.
         self._more = False
+        self._loop_turn = False
         self._stopping = False
         self._inflight: dict[str, asyncio.Task[None]] = {}
         # Fast path: rows submitted in memory waiting for a send slot, and room promised to
@@ -163,13 +164,9 @@ class Dispatcher:
         task.add_done_callback(functools.partial(self._finished, row.id))
 
     def _free(self) -> int:
-        """Send slots the loop may claim rows for."""
-        return (
-            self._settings.dispatch_concurrency
-            - len(self._inflight)
-            - len(self._waiting)
-            - self._reserved
-        )
+        """Send slots the loop may claim rows for (rows handed over wait for slots too: they
+        share the freed slots with the loop, see _finished)."""
+        return self._settings.dispatch_concurrency - len(self._inflight)
 
     async def stop(self) -> None:
         """Stop claiming; let in-flight sends finish within the grace, hand back the rest."""
@@ -210,10 +207,14 @@ class Dispatcher:
 
     def _finished(self, row_id: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(row_id, None)
-        if self._waiting and not self._stopping:
-            self._start_waiting()  # submitted rows first: they are leased to this process
-        elif self._more:
-            self._wake.set()  # a slot is free again for rows due in the database
+        # A freed slot goes to a row handed over in memory or, when rows are due in the
+        # database (written unleased because the room was full, retries), to the loop; turn
+        # about while both wait, so neither starves the other.
+        self._loop_turn = not self._loop_turn
+        if self._waiting and not self._stopping and not (self._more and self._loop_turn):
+            self._start_waiting()
+        elif self._more or self._stopping:
+            self._wake.set()
 
     async def _dispatch_loop(self) -> None:
         while not self._stopping:
