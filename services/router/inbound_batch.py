@@ -37,13 +37,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Executable, Table, and_, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from numproxy.common.numbers import mask
 from numproxy.router import keywords, lifecycle, multipart
 from numproxy.router.clock import Clock, as_utc
-from numproxy.router.db.concurrency import dialect_name
 from numproxy.router.db.models import InboundMessage, Interaction, Participant, ProxyNumber, Session
 from numproxy.router.inbound import InboundResult, InboundRouter, IncomingSms, Outcome, route_text
 from numproxy.router.outbound import QUEUED, RECEIVED, OutboundSend, leased_values
@@ -196,8 +195,11 @@ class InboundBatcher:
         reserved = 0
         try:
             async with self._session_factory() as db, db.begin():
-                fresh = await self._dedupe(db, batch, now, results)
-                found = await _find_live(db, [batch[i].sms for i in fresh], now)
+                # The batched statements are Core: run on the session's connection (same
+                # transaction), they skip the ORM session's execute path.
+                conn = await db.connection()
+                fresh = await self._dedupe(conn, batch, now, results)
+                found = await _find_live(conn, [batch[i].sms for i in fresh], now)
                 rows: list[dict[str, Any]] = []
                 outbound: list[dict[str, Any]] = []
                 touched: dict[str, _Live] = {}
@@ -236,10 +238,12 @@ class InboundBatcher:
                         row.update(leased)
                         sends.append(_send_of(row))
                 rows.extend(outbound)
+                if db.new or db.dirty:
+                    await db.flush()  # what route_text wrote, first (as autoflush would)
                 if rows:
-                    await db.execute(_INTERACTION.insert(), rows)
+                    await conn.execute(_INTERACTION.insert(), rows)
                 if touched:
-                    await db.execute(
+                    await conn.execute(
                         update(_SESSION)
                         .where(_SESSION.c.id == bindparam("b_id"))
                         .values(
@@ -259,7 +263,7 @@ class InboundBatcher:
 
     async def _dedupe(
         self,
-        db: AsyncSession,
+        conn: AsyncConnection,
         batch: list[_Waiting],
         now: datetime,
         results: list[InboundResult | None],
@@ -274,8 +278,8 @@ class InboundBatcher:
             {"api_key": key, "message_id": message_id, "received_at": now}
             for key, message_id in first
         ]
-        statement = _DEDUPE_PG if dialect_name(db) == "postgresql" else _DEDUPE_SQLITE
-        inserted = {(row[0], row[1]) for row in await db.execute(statement, values)}
+        statement = _DEDUPE_PG if conn.dialect.name == "postgresql" else _DEDUPE_SQLITE
+        inserted = {(row[0], row[1]) for row in await conn.execute(statement, values)}
         fresh = sorted(i for key, i in first.items() if key in inserted)
         accepted = set(fresh)
         for i in range(len(batch)):
@@ -328,7 +332,7 @@ _LIVE_QUERY = _live_query()
 
 
 async def _find_live(
-    db: AsyncSession, messages: list[IncomingSms], now: datetime
+    conn: AsyncConnection, messages: list[IncomingSms], now: datetime
 ) -> dict[tuple[str, str], _Live]:
     """The live session of each (sender, proxy number) texted, in one locking query.
 
@@ -339,7 +343,7 @@ async def _find_live(
     if not messages:
         return {}
     pairs = sorted({(m.sender_number, m.proxy_number) for m in messages})
-    rows = await db.execute(
+    rows = await conn.execute(
         _LIVE_QUERY, {"senders": sorted({sender for sender, _ in pairs}), "pairs": pairs}
     )
     partners: dict[tuple[str, str], list[tuple[str, str]]] = {}
