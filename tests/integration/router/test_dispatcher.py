@@ -549,3 +549,26 @@ async def test_rows_handed_over_while_stopping_are_handed_back(
     handed_back = await row(engine, row_id)
     assert handed_back.next_attempt_at is not None
     assert as_utc(handed_back.next_attempt_at) <= datetime.now(UTC)
+
+
+async def test_receipts_that_raced_ahead_of_the_send_result_settle_the_row(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    delivered, failed = await queue(engine, 2)
+    # Receipts recorded while the sends were in flight (before their results).
+    async with factory(engine)() as db, db.begin():
+        for row_id, status in ((delivered, "delivered"), (failed, "failed")):
+            parts = {f"{row_id[:8]}-{n}": {"status": status, "error_code": "0"} for n in (1, 2)}
+            await db.execute(
+                update(Interaction).where(Interaction.id == row_id).values(part_statuses=parts)
+            )
+    dispatcher = await dispatchers.start()
+    dispatcher.notify()
+
+    await until_status(engine, [delivered], "DELIVERED")
+    await until_status(engine, [failed], "FAILED")
+
+    sent = await row(engine, delivered)
+    assert sent.provider_message_ids == [f"{delivered[:8]}-1", f"{delivered[:8]}-2"]
+    assert sent.next_attempt_at is None
+    assert (await row(engine, failed)).failure_reason.startswith("DELIVERY_FAILED")
