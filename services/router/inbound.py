@@ -30,9 +30,8 @@ from numproxy.router.db.models import (
     ReplyLog,
     Session,
 )
-from numproxy.router.ids import new_id
 from numproxy.router.keywords import Keyword
-from numproxy.router.outbound import RECEIVED, queue_outbound
+from numproxy.router.outbound import RECEIVED, new_interaction, queue_outbound
 from numproxy.router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
@@ -268,24 +267,15 @@ def record_inbound(
     note: str,
     now: datetime,
 ) -> Interaction:
-    row = Interaction(
-        id=new_id(),
-        session_id=session_id,
+    row = new_interaction(
+        now=now,
         direction="INBOUND",
-        sender_number=sender,
-        recipient_number="",
+        status=RECEIVED,
         proxy_number=proxy,
         text=text,
-        status=RECEIVED,
-        failure_reason="",
+        session_id=session_id,
+        sender_number=sender,
         note=note,
-        provider_message_ids=[],
-        part_statuses={},
-        attempts=0,
-        next_attempt_at=None,
-        cause_id=None,
-        created_at=now,
-        updated_at=now,
     )
     db.add(row)
     return row

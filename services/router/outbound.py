@@ -22,6 +22,42 @@ FAILED = "FAILED"
 RECEIVED = "RECEIVED"
 
 
+def new_interaction(
+    *,
+    now: datetime,
+    direction: str,
+    status: str,
+    proxy_number: str,
+    text: str,
+    session_id: str | None = None,
+    sender_number: str = "",
+    recipient_number: str = "",
+    note: str = "",
+    next_attempt_at: datetime | None = None,
+    cause_id: str | None = None,
+) -> Interaction:
+    """An interaction row with every column set (inbound and outbound rows alike)."""
+    return Interaction(
+        id=new_id(),
+        session_id=session_id,
+        direction=direction,
+        sender_number=sender_number,
+        recipient_number=recipient_number,
+        proxy_number=proxy_number,
+        text=text,
+        status=status,
+        failure_reason="",
+        note=note,
+        provider_message_ids=[],
+        part_statuses={},
+        attempts=0,
+        next_attempt_at=next_attempt_at,
+        cause_id=cause_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def queue_outbound(
     db: AsyncSession,
     *,
@@ -34,24 +70,17 @@ def queue_outbound(
     cause_id: str | None = None,
 ) -> Interaction:
     """Add an outbound SMS from ``proxy_number`` to ``recipient_number``, due now."""
-    row = Interaction(
-        id=new_id(),
-        session_id=session_id,
+    row = new_interaction(
+        now=now,
         direction="OUTBOUND",
-        sender_number=sender_number,
-        recipient_number=recipient_number,
+        status=QUEUED,
         proxy_number=proxy_number,
         text=text,
-        status=QUEUED,
-        failure_reason="",
-        note="",
-        provider_message_ids=[],
-        part_statuses={},
-        attempts=0,
+        session_id=session_id,
+        sender_number=sender_number,
+        recipient_number=recipient_number,
         next_attempt_at=now,
         cause_id=cause_id,
-        created_at=now,
-        updated_at=now,
     )
     db.add(row)
     return row
