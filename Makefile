@@ -35,7 +35,7 @@ test-e2e: install
 test-faults: install
 	$(BIN)/python -m pytest -q tests/faults
 
-## protos: regenerate numproxy.v1 (services/v1) from protos/
+## protos: regenerate numproxy.v1 (services/v1) and numproxy.internal.v1 (services/internal/v1)
 protos: install
 	$(BIN)/python scripts/gen_protos.py
 

@@ -28,6 +28,7 @@ from numproxy.common.eventloop import run as run_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc, sender_pb2, sender_pb2_grpc
 from numproxy.router.inbound_servicer import SERVICE_NAME, sms_from_proto
 from numproxy.router.settings import RouterSettings
 from numproxy.sender.__main__ import build_sender as build_sms_sender
@@ -35,7 +36,6 @@ from numproxy.sender.__main__ import build_service, credentials
 from numproxy.sender.replies import ProviderReply, parse_reply
 from numproxy.sender.settings import SenderSettings
 from numproxy.sender.vonage import OutboundSms, VonageClient
-from numproxy.v1 import inbound_pb2, inbound_pb2_grpc, sender_pb2, sender_pb2_grpc
 
 _REPLY = (
     b'{"message-count":"1","messages":[{"to":"447700900000","message-id":"0A0000000123ABCD",'

@@ -1,4 +1,8 @@
-"""Regenerate the Python code for protos/ into services/v1 (imported as numproxy.v1).
+"""Regenerate the Python code for protos/: one generated package per proto package.
+
+numproxy.v1 (protos/numproxy/v1, the public API) goes to services/v1 and
+numproxy.internal.v1 (protos/numproxy/internal/v1, called only by numproxy's own services)
+goes to services/internal/v1; both import under the installed `numproxy` package.
 
 Usage: python scripts/gen_protos.py [--check]
 --check regenerates into a temporary folder and exits 1 when the committed code differs.
@@ -18,12 +22,18 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
-TARGET = ROOT / "services" / "v1"
+SERVICES = ROOT / "services"
+# Each proto package's folder, relative to protos/ (and to protoc's output), and where its
+# generated code is committed. The `numproxy` package maps to services/.
+PACKAGES = {
+    Path("numproxy/v1"): SERVICES / "v1",
+    Path("numproxy/internal/v1"): SERVICES / "internal" / "v1",
+}
 
 
 def generate(out: Path) -> None:
     sources = sorted(
-        str(p.relative_to(PROTOS)) for p in (PROTOS / "numproxy" / "v1").glob("*.proto")
+        str(p.relative_to(PROTOS)) for folder in PACKAGES for p in (PROTOS / folder).glob("*.proto")
     )
     include = Path(grpc_tools.__file__).parent / "_proto"
     bindir = Path(sys.executable).parent  # mypy-protobuf's plugins live beside this Python
@@ -41,8 +51,9 @@ def generate(out: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    package = out / "numproxy" / "v1"
-    (package / "__init__.py").write_text('"""Generated from protos/numproxy/v1: do not edit."""\n')
+    for folder in PACKAGES:
+        init = out / folder / "__init__.py"
+        init.write_text(f'"""Generated from protos/{folder.as_posix()}: do not edit."""\n')
 
 
 def differs(a: Path, b: Path) -> list[str]:
@@ -63,17 +74,21 @@ def main() -> int:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp))
-        fresh = Path(tmp) / "numproxy" / "v1"
         if opts.check:
-            stale = differs(fresh, TARGET) if TARGET.exists() else ["(missing)"]
+            stale = []
+            for folder, target in PACKAGES.items():
+                rel = target.relative_to(ROOT).as_posix()
+                names = differs(Path(tmp) / folder, target) if target.exists() else ["(missing)"]
+                stale += [f"{rel}/{n}" for n in names]
             if stale:
                 print("generated code is stale; run `make protos`:", ", ".join(stale))
                 return 1
             print("generated code is up to date")
             return 0
-        shutil.rmtree(TARGET, ignore_errors=True)
-        shutil.copytree(fresh, TARGET)
-    print(f"generated {TARGET.relative_to(ROOT)}")
+        for folder, target in PACKAGES.items():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(Path(tmp) / folder, target)
+            print(f"generated {target.relative_to(ROOT)}")
     return 0
 
 

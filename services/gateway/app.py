@@ -32,7 +32,7 @@ from numproxy.gateway.params import JSON, read_body, read_params, require_media_
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
 from numproxy.gateway.sms_signature import check_sms_signature
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from numproxy.common.errors import InvalidArgument
 from numproxy.common.numbers import normalize
 from numproxy.gateway import fields
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 
 
 def parse_delivery_receipt(

@@ -11,7 +11,7 @@ from typing import Any
 from numproxy.gateway import fields
 from numproxy.gateway.errors import bad_request
 from numproxy.gateway.params import load_json_object
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 
 
 def parse_inbound_message(body: bytes, claims: Mapping[str, Any]) -> inbound_pb2.ReceiveSmsRequest:

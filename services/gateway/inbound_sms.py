@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from numproxy.gateway import fields
 from numproxy.gateway.errors import bad_request
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 
 MESSAGE_TYPES = {
     "text": inbound_pb2.MESSAGE_TYPE_TEXT,

@@ -13,7 +13,7 @@ from numproxy.common.grpc_client import is_serving
 from numproxy.common.logging import request_id
 from numproxy.common.numbers import mask_numbers_in
 from numproxy.gateway.errors import WebhookError
-from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
 
 INBOUND_SERVICE = inbound_pb2.DESCRIPTOR.services_by_name["InboundService"].full_name
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})

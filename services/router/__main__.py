@@ -20,6 +20,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
+from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.clock import Clock, SystemClock
 from numproxy.router.db.engine import READ_ONLY, create_engine, session_factory
 from numproxy.router.dispatcher import Dispatcher
@@ -30,9 +31,13 @@ from numproxy.router.session_servicer import SessionServicer
 from numproxy.router.sessions import Sessions
 from numproxy.router.settings import RouterSettings
 from numproxy.router.sweeper import Sweeper
-from numproxy.v1 import inbound_pb2_grpc, pool_pb2_grpc, sender_pb2_grpc, session_pb2_grpc
+from numproxy.v1 import pool_pb2_grpc, session_pb2_grpc
 
-SERVICES = ("numproxy.v1.SessionService", "numproxy.v1.PoolService", "numproxy.v1.InboundService")
+SERVICES = (
+    "numproxy.v1.SessionService",
+    "numproxy.v1.PoolService",
+    "numproxy.internal.v1.InboundService",
+)
 
 
 @dataclass(frozen=True)

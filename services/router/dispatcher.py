@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from numproxy.common.errors import error_info
 from numproxy.common.numbers import mask, mask_numbers_in
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router import receipts
 from numproxy.router.clock import Clock, as_utc
 from numproxy.router.db.concurrency import take_write_lock
@@ -43,7 +44,6 @@ from numproxy.router.inbound import InboundRouter
 from numproxy.router.outbound import FAILED, QUEUED, SENT, OutboundSend
 from numproxy.router.settings import RouterSettings
 from numproxy.router.transactions import database_unavailable
-from numproxy.v1 import sender_pb2, sender_pb2_grpc
 
 log = logging.getLogger(__name__)
 

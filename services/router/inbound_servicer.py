@@ -10,15 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from numproxy.common.errors import InvalidArgument, Unavailable
 from numproxy.common.numbers import normalize
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
 from numproxy.router.clock import Clock
 from numproxy.router.inbound import InboundRouter, IncomingSms, Outcome
 from numproxy.router.inbound_batch import Handoff, InboundBatcher
 from numproxy.router.receipts import DeliveryReceipt, ReceiptRecorder
 from numproxy.router.settings import RouterSettings
 from numproxy.router.transactions import database_unavailable
-from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
 
-SERVICE_NAME = "numproxy.v1.InboundService"
+SERVICE_NAME = "numproxy.internal.v1.InboundService"
 # Column sizes of the dedupe and multipart keys.
 _MAX_ID = 64
 

@@ -9,10 +9,10 @@ import grpc
 
 from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import Encoding
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.sender.service import SendResult, SmsRequest, SmsSender
-from numproxy.v1 import sender_pb2, sender_pb2_grpc
 
-SERVICE_NAME = "numproxy.v1.SenderService"
+SERVICE_NAME = "numproxy.internal.v1.SenderService"
 
 _ENCODINGS = {Encoding.GSM7: sender_pb2.ENCODING_GSM7, Encoding.UCS2: sender_pb2.ENCODING_UCS2}
 

@@ -237,5 +237,5 @@ def test_helm_test_hook_passes(deployed: Deployed) -> None:
     )
     assert code == 0, logs
     assert "numproxy-router:50051 (overall): SERVING" in logs
-    assert "numproxy-sender:50052 numproxy.v1.SenderService: SERVING" in logs
+    assert "numproxy-sender:50052 numproxy.internal.v1.SenderService: SERVING" in logs
     assert "/readyz: 200" in logs

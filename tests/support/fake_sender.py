@@ -12,7 +12,7 @@ import grpc
 
 from numproxy.common.errors import DomainError, ErrorMappingInterceptor
 from numproxy.common.grpc_client import open_channel
-from numproxy.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 
 
 class FakeSender(sender_pb2_grpc.SenderServiceServicer):

@@ -20,9 +20,9 @@ from numproxy.common.http_server import running_http
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
-from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
 
-INBOUND_SERVICE = "numproxy.v1.InboundService"
+INBOUND_SERVICE = "numproxy.internal.v1.InboundService"
 # Long enough for PyJWT not to warn about short HMAC keys.
 SECRET = "gateway-test-signature-secret-0123456789"
 

@@ -12,7 +12,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 from tests.integration.gateway.harness import FakeRouter, GatewayFactory, free_port, running_gateway
 from tests.integration.gateway.payloads import DLR, INBOUND, MESSAGE, MESSAGES_API, RECEIPT, SMS
 

@@ -17,6 +17,7 @@ from numproxy.common.errors import (
     InvalidArgument,
     ProviderUnavailable,
 )
+from numproxy.internal.v1 import sender_pb2_grpc
 from numproxy.router.clock import Clock, SystemClock, as_utc
 from numproxy.router.db.engine import create_engine
 from numproxy.router.db.models import Interaction
@@ -25,7 +26,6 @@ from numproxy.router.inbound import InboundRouter, Outcome
 from numproxy.router.inbound_batch import Handoff, InboundBatcher
 from numproxy.router.outbound import OutboundSend, queue_outbound
 from numproxy.router.settings import RouterSettings
-from numproxy.v1 import sender_pb2_grpc
 from tests.conftest import fresh_postgres_database
 from tests.support.fake_sender import FakeSender, serve_fake_sender
 from tests.support.postgres import PostgresServer

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import ErrorMappingInterceptor, error_info
 from numproxy.common.grpc_client import open_channel
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
 from numproxy.router.clock import SystemClock
 from numproxy.router.db.engine import create_engine
 from numproxy.router.dispatcher import Dispatcher
 from numproxy.router.inbound_servicer import InboundServicer
 from numproxy.router.settings import RouterSettings
-from numproxy.v1 import inbound_pb2, inbound_pb2_grpc
 from tests.support.fake_sender import FakeSender, serve_fake_sender
 from tests.support.postgres import free_port
 from tests.support.router_inbound import (

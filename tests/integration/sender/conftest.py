@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_client import build_http_client
 from numproxy.common.http_server import running_http
+from numproxy.internal.v1 import sender_pb2_grpc
 from numproxy.sender.__main__ import build_sender, build_service, credentials
 from numproxy.sender.settings import SenderSettings
 from numproxy.sender.vonage import VonageClient
 from numproxy.simulator.app import create_app
 from numproxy.simulator.settings import SimulatorSettings
-from numproxy.v1 import sender_pb2_grpc
 from tests.integration.sender.helpers import SIGNATURE_SECRET, RunningSender, SenderFactory, Sim
 
 

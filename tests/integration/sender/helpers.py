@@ -13,7 +13,7 @@ import httpx
 from numproxy.simulator.core import Simulator
 
 if TYPE_CHECKING:
-    from numproxy.v1.sender_pb2_grpc import SenderServiceAsyncStub
+    from numproxy.internal.v1.sender_pb2_grpc import SenderServiceAsyncStub
 
 SIGNATURE_SECRET = "sig-secret-0123456789abcdef012345"
 

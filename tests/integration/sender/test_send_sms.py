@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving
-from numproxy.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from tests.integration.sender.helpers import SIGNATURE_SECRET, SenderFactory, Sim
 
 FROM, TO = "+447700900001", "+447700900002"
@@ -242,6 +242,6 @@ async def test_client_rate_limit_keeps_the_provider_from_throttling(
 
 async def test_health_reflects_credentials(start_sender: SenderFactory) -> None:
     async with start_sender() as sender:
-        assert await is_serving(sender.channel, "numproxy.v1.SenderService")
+        assert await is_serving(sender.channel, "numproxy.internal.v1.SenderService")
     async with start_sender(api_key="") as sender:
-        assert not await is_serving(sender.channel, "numproxy.v1.SenderService")
+        assert not await is_serving(sender.channel, "numproxy.internal.v1.SenderService")

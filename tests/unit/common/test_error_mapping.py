@@ -9,7 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from numproxy.common.errors import NotFound, error_info
 from numproxy.common.grpc_server import GrpcService
-from numproxy.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 
 
 class Failing(sender_pb2_grpc.SenderServiceServicer):
@@ -25,7 +25,7 @@ async def served() -> AsyncIterator[tuple[grpc.aio.Channel, Failing]]:
     servicer = Failing()
     service = GrpcService(
         bind="127.0.0.1:0",
-        services=["numproxy.v1.SenderService"],
+        services=["numproxy.internal.v1.SenderService"],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(servicer, s),
         grace=0.1,
     )
@@ -65,7 +65,7 @@ async def test_health_serves_per_service(
 ) -> None:
     channel, _ = served
     stub = health_pb2_grpc.HealthStub(channel)
-    for name in ("", "numproxy.v1.SenderService"):
+    for name in ("", "numproxy.internal.v1.SenderService"):
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=name))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
@@ -78,7 +78,7 @@ async def test_health_is_not_serving_while_a_dependency_check_fails() -> None:
 
     service = GrpcService(
         bind="127.0.0.1:0",
-        services=["numproxy.v1.SenderService"],
+        services=["numproxy.internal.v1.SenderService"],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(Failing(), s),
         readiness=readiness,
         grace=0.1,
@@ -86,7 +86,7 @@ async def test_health_is_not_serving_while_a_dependency_check_fails() -> None:
     port = await service.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        request = health_pb2.HealthCheckRequest(service="numproxy.v1.SenderService")
+        request = health_pb2.HealthCheckRequest(service="numproxy.internal.v1.SenderService")
         assert (await stub.Check(request)).status == health_pb2.HealthCheckResponse.NOT_SERVING
         ready = True
         await service._refresh_health()

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from numproxy.common.grpc_server import GrpcService
-from numproxy.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 
 
 class Blocking(sender_pb2_grpc.SenderServiceServicer):
@@ -30,7 +30,7 @@ async def test_stoppers_run_beside_the_server_stop_and_before_the_cleanups() -> 
     grace = 2.0
     service = GrpcService(
         bind="127.0.0.1:0",
-        services=["numproxy.v1.SenderService"],
+        services=["numproxy.internal.v1.SenderService"],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(servicer, s),
         grace=grace,
     )

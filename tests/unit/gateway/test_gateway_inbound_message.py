@@ -10,7 +10,7 @@ import pytest
 
 from numproxy.gateway.errors import WebhookError
 from numproxy.gateway.inbound_message import parse_inbound_message
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 
 MESSAGE: dict[str, Any] = {
     "to": "447700900002",

@@ -8,7 +8,7 @@ import pytest
 
 from numproxy.gateway.errors import WebhookError
 from numproxy.gateway.inbound_sms import parse_inbound_sms
-from numproxy.v1 import inbound_pb2
+from numproxy.internal.v1 import inbound_pb2
 
 SMS = {
     "msisdn": "447700900001",

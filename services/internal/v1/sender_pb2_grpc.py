@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from numproxy.v1 import sender_pb2 as numproxy_dot_v1_dot_sender__pb2
+from numproxy.internal.v1 import sender_pb2 as numproxy_dot_internal_dot_v1_dot_sender__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in numproxy/v1/sender_pb2_grpc.py depends on'
+        + ' but the generated code in numproxy/internal/v1/sender_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,9 +37,9 @@ class SenderServiceStub:
             channel: A grpc.Channel.
         """
         self.SendSms = channel.unary_unary(
-                '/numproxy.v1.SenderService/SendSms',
-                request_serializer=numproxy_dot_v1_dot_sender__pb2.SendSmsRequest.SerializeToString,
-                response_deserializer=numproxy_dot_v1_dot_sender__pb2.SendSmsResponse.FromString,
+                '/numproxy.internal.v1.SenderService/SendSms',
+                request_serializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsRequest.SerializeToString,
+                response_deserializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsResponse.FromString,
                 _registered_method=True)
 
 
@@ -59,14 +59,14 @@ def add_SenderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'SendSms': grpc.unary_unary_rpc_method_handler(
                     servicer.SendSms,
-                    request_deserializer=numproxy_dot_v1_dot_sender__pb2.SendSmsRequest.FromString,
-                    response_serializer=numproxy_dot_v1_dot_sender__pb2.SendSmsResponse.SerializeToString,
+                    request_deserializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsRequest.FromString,
+                    response_serializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'numproxy.v1.SenderService', rpc_method_handlers)
+            'numproxy.internal.v1.SenderService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('numproxy.v1.SenderService', rpc_method_handlers)
+    server.add_registered_method_handlers('numproxy.internal.v1.SenderService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -89,9 +89,9 @@ class SenderService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/numproxy.v1.SenderService/SendSms',
-            numproxy_dot_v1_dot_sender__pb2.SendSmsRequest.SerializeToString,
-            numproxy_dot_v1_dot_sender__pb2.SendSmsResponse.FromString,
+            '/numproxy.internal.v1.SenderService/SendSms',
+            numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsRequest.SerializeToString,
+            numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsResponse.FromString,
             options,
             channel_credentials,
             insecure,

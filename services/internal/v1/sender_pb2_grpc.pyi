@@ -5,7 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from numproxy.v1 import sender_pb2 as _sender_pb2
+from numproxy.internal.v1 import sender_pb2 as _sender_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from numproxy.v1 import inbound_pb2 as numproxy_dot_v1_dot_inbound__pb2
+from numproxy.internal.v1 import inbound_pb2 as numproxy_dot_internal_dot_v1_dot_inbound__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in numproxy/v1/inbound_pb2_grpc.py depends on'
+        + ' but the generated code in numproxy/internal/v1/inbound_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,14 +37,14 @@ class InboundServiceStub:
             channel: A grpc.Channel.
         """
         self.ReceiveSms = channel.unary_unary(
-                '/numproxy.v1.InboundService/ReceiveSms',
-                request_serializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.SerializeToString,
-                response_deserializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.FromString,
+                '/numproxy.internal.v1.InboundService/ReceiveSms',
+                request_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.SerializeToString,
+                response_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.FromString,
                 _registered_method=True)
         self.ReceiveDeliveryReceipt = channel.unary_unary(
-                '/numproxy.v1.InboundService/ReceiveDeliveryReceipt',
-                request_serializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.SerializeToString,
-                response_deserializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptResponse.FromString,
+                '/numproxy.internal.v1.InboundService/ReceiveDeliveryReceipt',
+                request_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.SerializeToString,
+                response_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptResponse.FromString,
                 _registered_method=True)
 
 
@@ -70,19 +70,19 @@ def add_InboundServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ReceiveSms': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveSms,
-                    request_deserializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.FromString,
-                    response_serializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.SerializeToString,
+                    request_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.FromString,
+                    response_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.SerializeToString,
             ),
             'ReceiveDeliveryReceipt': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveDeliveryReceipt,
-                    request_deserializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.FromString,
-                    response_serializer=numproxy_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptResponse.SerializeToString,
+                    request_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.FromString,
+                    response_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'numproxy.v1.InboundService', rpc_method_handlers)
+            'numproxy.internal.v1.InboundService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('numproxy.v1.InboundService', rpc_method_handlers)
+    server.add_registered_method_handlers('numproxy.internal.v1.InboundService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -105,9 +105,9 @@ class InboundService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/numproxy.v1.InboundService/ReceiveSms',
-            numproxy_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.SerializeToString,
-            numproxy_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.FromString,
+            '/numproxy.internal.v1.InboundService/ReceiveSms',
+            numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.SerializeToString,
+            numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -132,9 +132,9 @@ class InboundService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/numproxy.v1.InboundService/ReceiveDeliveryReceipt',
-            numproxy_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.SerializeToString,
-            numproxy_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptResponse.FromString,
+            '/numproxy.internal.v1.InboundService/ReceiveDeliveryReceipt',
+            numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.SerializeToString,
+            numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

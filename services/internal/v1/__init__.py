@@ -1,0 +1,1 @@
+"""Generated from protos/numproxy/internal/v1: do not edit."""
