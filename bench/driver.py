@@ -39,16 +39,23 @@ LOCALHOST = "127.0.0.1"
 class Pairs:
     """Which (sender real number, proxy number) pairs the webhooks use.
 
-    ``kind`` "sessions": the pairs of ``sessions`` loaded sessions (scripts/bench_routing.py
-    numbering, ``pool_numbers`` proxy numbers); "fixed": ``count`` senders texting numbers
-    ``+1 9000000000..`` of a pool of ``pool_numbers`` (the naive forwarder's in-memory pairs).
+    ``kind`` "sessions": either participant of any of ``sessions`` loaded sessions, at random
+    (scripts/bench_routing.py numbering, ``pool_numbers`` proxy numbers; the naive forwarder
+    builds the same pairs in memory); "busy": one conversation, every webhook from the first
+    session's first participant to its proxy number (one session row takes every message).
     """
 
     kind: str = "sessions"
     sessions: int = 10_000
     pool_numbers: int = 100
 
+    def __post_init__(self) -> None:
+        if self.kind not in ("sessions", "busy"):
+            raise ValueError(f"unknown pairs kind {self.kind!r}")
+
     def pick(self, rng: random.Random) -> tuple[str, str]:
+        if self.kind == "busy":
+            return f"1{2_000_000_000}", f"1{9_000_000_000}"
         i = rng.randrange(self.sessions)
         side = rng.randrange(2)
         sender = 2_000_000_000 + 2 * i + side

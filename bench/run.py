@@ -7,12 +7,24 @@ Runs, in order, each with the load driver as its own process on 127.0.0.1:
    work (bench/hop_floor.py);
 4. numproxy on PostgreSQL (durable: fsync and synchronous_commit on) with 10k active sessions:
    the maximum (closed loop), then half of it (open loop) for the acknowledgement latency;
-5. the same with 1M active sessions (bulk-loaded by scripts/bench_routing.py's loader);
-6. numproxy on SQLite with 10k active sessions.
+5. the same with one busy conversation: one session in its own database, every webhook from
+   the same sender to the same proxy number (all messages lock and update one session row);
+6. the same with 1M active sessions (bulk-loaded by scripts/bench_routing.py's loader; its
+   half run uses the 10k half rate);
+7. numproxy on SQLite with 10k active sessions, then with one busy conversation (its own
+   database file).
+
+The PostgreSQL runs share one cluster, each scenario its own database, with a CHECKPOINT
+before each so that one scenario's dirty pages are not flushed during the next. After the
+tables the report prints the targets verdict (bench/report.py), also in the JSON
+(``targets``).
+
+``--only`` takes a comma-separated list of: ``sim``, ``naive``, ``floor``, ``pg`` (10k and
+1M sessions), ``pg-busy``, ``sqlite`` (10k sessions), ``sqlite-busy``; all of them by default.
 
     python -m bench                 # the full suite (under 10 minutes)
     python -m bench --quick         # shorter runs, 100k instead of 1M sessions
-    python -m bench --only sim,naive,floor,pg,sqlite
+    python -m bench --only naive,pg-busy,sqlite-busy
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from bench.driver import Pairs, Spec
 from bench.measure import RunFigures, measure
 from bench.processes import BENCH_ENV, Proc, module, service
 from bench.procs import Tracked, postmaster_pid
-from bench.report import print_report
+from bench.report import print_report, targets
 from numproxy.cli.stack import SERVICES, STOP_ORDER, StackConfig
 from scripts.bench_routing import Backend, load_postgres, load_sqlite, prepare
 from tests.support.postgres import PostgresServer, free_port, running_postgres
@@ -45,6 +57,9 @@ from tests.support.postgres import PostgresServer, free_port, running_postgres
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 POOL_NUMBERS = 100
+# One conversation: session 0's first participant texting its proxy number (driver.Pairs).
+BUSY = Pairs(kind="busy", sessions=1, pool_numbers=POOL_NUMBERS)
+SELECTORS = ("sim", "naive", "floor", "pg", "pg-busy", "sqlite", "sqlite-busy")
 
 
 @dataclass(frozen=True)
@@ -109,16 +124,19 @@ class Suite:
         self.logdir.mkdir()
         self.runs: dict[str, RunFigures] = {}
 
-    def spec(self, url: str, *, sessions: int, rate: float = 0.0, kind: str = "webhook") -> Spec:
+    def spec(self, url: str, *, pairs: Pairs, rate: float = 0.0, kind: str = "webhook") -> Spec:
         return Spec(
             url=url,
             concurrency=self.plan.concurrency,
             rate=rate,
             warmup=self.plan.warmup,
             duration=self.plan.half_duration if rate else self.plan.duration,
-            pairs=Pairs(sessions=sessions, pool_numbers=POOL_NUMBERS),
+            pairs=pairs,
             kind=kind,
         )
+
+    def sessions(self, count: int) -> Pairs:
+        return Pairs(sessions=count, pool_numbers=POOL_NUMBERS)
 
     def record(self, figures: RunFigures) -> RunFigures:
         self.runs[figures.name] = figures
@@ -136,7 +154,9 @@ class Suite:
         config = free_config("sqlite+aiosqlite:///unused.db")
         sim = service("simulator", config, self.logdir)
         async with started([sim]) as procs:
-            spec = self.spec(f"{config.simulator_url}/sms/json", sessions=self.plan.small)
+            spec = self.spec(
+                f"{config.simulator_url}/sms/json", pairs=self.sessions(self.plan.small)
+            )
             spec = Spec(**{**spec.__dict__, "kind": "sms"})
             figures = await measure(
                 "simulator alone", spec, tracked(procs), config.simulator_url, e2e=False
@@ -163,7 +183,8 @@ class Suite:
         )
         async with started([sim, naive]) as procs:
             spec = self.spec(
-                f"http://127.0.0.1:{port}/webhooks/inbound-sms", sessions=self.plan.small
+                f"http://127.0.0.1:{port}/webhooks/inbound-sms",
+                pairs=self.sessions(self.plan.small),
             )
             self.record(
                 await measure(
@@ -206,7 +227,9 @@ class Suite:
         )
         gateway = service("gateway", config, self.logdir)
         async with started([sender, router, gateway]) as procs:
-            spec = self.spec(f"{config.gateway_url}/webhooks/inbound-sms", sessions=self.plan.small)
+            spec = self.spec(
+                f"{config.gateway_url}/webhooks/inbound-sms", pairs=self.sessions(self.plan.small)
+            )
             self.record(
                 await measure("hop floor", spec, tracked(procs), None, profile_dir=self.profile_dir)
             )
@@ -215,7 +238,7 @@ class Suite:
         self,
         label: str,
         url: str,
-        sessions: int,
+        pairs: Pairs,
         extra: list[Tracked],
         half_rate: float | None = None,
     ) -> float:
@@ -228,7 +251,7 @@ class Suite:
             peak = self.record(
                 await measure(
                     f"{label} max",
-                    self.spec(webhook, sessions=sessions),
+                    self.spec(webhook, pairs=pairs),
                     watched,
                     config.simulator_url,
                     profile_dir=self.profile_dir,
@@ -238,39 +261,62 @@ class Suite:
             self.record(
                 await measure(
                     f"{label} half",
-                    self.spec(webhook, sessions=sessions, rate=rate),
+                    self.spec(webhook, pairs=pairs, rate=rate),
                     watched,
                     config.simulator_url,
                 )
             )
         return rate
 
-    async def postgres(self) -> None:
+    async def postgres(self, *, scale: bool, busy: bool) -> None:
+        """``scale``: 10k then 1M sessions; ``busy``: one busy conversation (between the two,
+        before the 1M load)."""
         with durable_postgres() as server:
-            server.psql("CREATE DATABASE bench")
-            backend = Backend("postgres", server.url("bench"))
-            pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
             pg = [Tracked("postgres", postmaster_pid(server.datadir), with_children=True)]
-            print(f"numproxy, PostgreSQL, {self.plan.small:,} sessions", flush=True)
-            await load_postgres(backend, pool_key, proxy_ids, self.plan.small)
-            rate = await self.numproxy(f"pg {self.plan.small // 1000}k", backend.url,
-                                       self.plan.small, pg)  # fmt: skip
-            began = time.perf_counter()
-            await load_postgres(backend, pool_key, proxy_ids, self.plan.large)
-            size = _size(self.plan.large)
-            print(
-                f"numproxy, PostgreSQL, {self.plan.large:,} sessions "
-                f"(loaded in {time.perf_counter() - began:.0f}s)",
-                flush=True,
-            )
-            await self.numproxy(f"pg {size}", backend.url, self.plan.large, pg, half_rate=rate)
+            if scale:
+                server.psql("CREATE DATABASE bench")
+                backend = Backend("postgres", server.url("bench"))
+                pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
+                print(f"numproxy, PostgreSQL, {self.plan.small:,} sessions", flush=True)
+                await load_postgres(backend, pool_key, proxy_ids, self.plan.small)
+                await asyncio.to_thread(server.psql, "CHECKPOINT")
+                rate = await self.numproxy(f"pg {self.plan.small // 1000}k", backend.url,
+                                           self.sessions(self.plan.small), pg)  # fmt: skip
+            if busy:
+                server.psql("CREATE DATABASE busy")
+                one = Backend("postgres", server.url("busy"))
+                one_key, one_ids = await prepare(one, POOL_NUMBERS)
+                print("numproxy, PostgreSQL, one busy conversation", flush=True)
+                await load_postgres(one, one_key, one_ids, 1)
+                await asyncio.to_thread(server.psql, "CHECKPOINT")
+                await self.numproxy("pg busy", one.url, BUSY, pg)
+            if scale:
+                began = time.perf_counter()
+                await load_postgres(backend, pool_key, proxy_ids, self.plan.large)
+                size = _size(self.plan.large)
+                print(
+                    f"numproxy, PostgreSQL, {self.plan.large:,} sessions "
+                    f"(loaded in {time.perf_counter() - began:.0f}s)",
+                    flush=True,
+                )
+                await asyncio.to_thread(server.psql, "CHECKPOINT")
+                await self.numproxy(f"pg {size}", backend.url, self.sessions(self.plan.large),
+                                    pg, half_rate=rate)  # fmt: skip
 
     async def sqlite(self) -> None:
         print(f"numproxy, SQLite, {self.plan.small:,} sessions", flush=True)
         backend = Backend("sqlite", f"sqlite+aiosqlite:///{self.workdir}/bench.db")
         pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
         await asyncio.to_thread(load_sqlite, backend, pool_key, proxy_ids, self.plan.small)
-        await self.numproxy(f"sqlite {self.plan.small // 1000}k", backend.url, self.plan.small, [])
+        await self.numproxy(f"sqlite {self.plan.small // 1000}k", backend.url,
+                            self.sessions(self.plan.small), [])  # fmt: skip
+
+    async def sqlite_busy(self) -> None:
+        print("numproxy, SQLite, one busy conversation", flush=True)
+        backend = Backend("sqlite", f"sqlite+aiosqlite:///{self.workdir}/busy.db")
+        pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
+        await asyncio.to_thread(load_sqlite, backend, pool_key, proxy_ids, 1)
+        await self.numproxy("sqlite busy", backend.url, BUSY, [])
 
 
 def _size(n: int) -> str:
@@ -328,7 +374,7 @@ def machine() -> dict[str, Any]:
 
 async def main_async(args: argparse.Namespace) -> int:
     plan = Plan.quick() if args.quick else Plan.full()
-    only = set(args.only.split(",")) if args.only else {"sim", "naive", "floor", "pg", "sqlite"}
+    only = set(args.only.split(",")) if args.only else set(SELECTORS)
     workdir = Path(tempfile.mkdtemp(prefix="numproxy-bench-"))
     suite = Suite(plan, workdir, args.profile)
     began = time.time()
@@ -339,10 +385,12 @@ async def main_async(args: argparse.Namespace) -> int:
             await suite.naive()
         if "floor" in only:
             await suite.hop_floor()
-        if "pg" in only:
-            await suite.postgres()
+        if "pg" in only or "pg-busy" in only:
+            await suite.postgres(scale="pg" in only, busy="pg-busy" in only)
         if "sqlite" in only:
             await suite.sqlite()
+        if "sqlite-busy" in only:
+            await suite.sqlite_busy()
     finally:
         if args.keep:
             print(f"logs kept in {suite.logdir}")
@@ -356,6 +404,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "seconds": round(time.time() - began, 1),
         "runs": {name: figures.as_dict() for name, figures in suite.runs.items()},
     }
+    result["targets"] = targets(result["runs"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(args.output) if args.output else RESULTS / time.strftime("%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -367,13 +416,16 @@ async def main_async(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, 100k sessions")
-    parser.add_argument("--only", help="comma-separated: sim,naive,floor,pg,sqlite")
+    parser.add_argument("--only", help="comma-separated: " + ",".join(SELECTORS))
     parser.add_argument("--output", help="JSON file (default bench/results/<time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the services' logs")
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy record every service of the max runs into DIR"
     )
     args = parser.parse_args()
+    unknown = set(args.only.split(",")) - set(SELECTORS) if args.only else set()
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
     args.profile = Path(args.profile).resolve() if args.profile else None
     from numproxy.common.eventloop import run
 
