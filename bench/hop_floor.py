@@ -29,7 +29,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc, sender_pb2, sender_pb2_grpc
-from numproxy.router.inbound_servicer import SERVICE_NAME, sms_from_proto
+from numproxy.router.api.inbound_servicer import SERVICE_NAME, sms_from_proto
 from numproxy.router.settings import RouterSettings
 from numproxy.sender.__main__ import build_sender as build_sms_sender
 from numproxy.sender.__main__ import build_service, credentials

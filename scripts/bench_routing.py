@@ -2,7 +2,7 @@
 
 Loads N active sessions (bulk inserts in chunks) into a migrated SQLite file and a private
 PostgreSQL cluster, then measures, at each size:
-- inbound lookup: what inbound routing runs per SMS (numproxy.router.inbound's
+- inbound lookup: what inbound routing runs per SMS (numproxy.router.inbound.message's
   find_active_session: the active participant by (sender real number, proxy number)), in its
   own transaction;
 - CreateSession: the domain call (allocation, inserts, commit);
@@ -40,12 +40,12 @@ from sqlalchemy import text  # noqa: E402
 
 from numproxy.common.grpc_client import open_channel  # noqa: E402
 from numproxy.router.clock import SystemClock  # noqa: E402
-from numproxy.router.db.engine import create_engine, session_factory  # noqa: E402
-from numproxy.router.inbound import find_active_session  # noqa: E402
-from numproxy.router.migrations import upgrade  # noqa: E402
-from numproxy.router.pools import Pools, PoolSpec  # noqa: E402
-from numproxy.router.sessions import ParticipantSpec, Sessions, SessionSpec  # noqa: E402
-from numproxy.router.transactions import writing  # noqa: E402
+from numproxy.router.inbound.message import find_active_session  # noqa: E402
+from numproxy.router.sessions.pools import Pools, PoolSpec  # noqa: E402
+from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec  # noqa: E402
+from numproxy.router.store.dialect import create_engine, session_factory  # noqa: E402
+from numproxy.router.store.migrations import upgrade  # noqa: E402
+from numproxy.router.store.transactions import writing  # noqa: E402
 from numproxy.v1 import session_pb2, session_pb2_grpc  # noqa: E402
 from tests.support.postgres import running_postgres  # noqa: E402
 from tests.support.router_sessions import router_process  # noqa: E402

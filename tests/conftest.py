@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.router.db.engine import create_engine
-from numproxy.router.migrations import upgrade
+from numproxy.router.store.dialect import create_engine
+from numproxy.router.store.migrations import upgrade
 from tests.support.postgres import PostgresServer, PostgresUnavailable, running_postgres
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

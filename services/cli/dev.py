@@ -119,7 +119,7 @@ class Supervisor:
 
 
 def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:
-    from numproxy.router.migrations import upgrade
+    from numproxy.router.store.migrations import upgrade
 
     upgrade(config.database_url)
     return asyncio.run(Supervisor(config, numbers).run())

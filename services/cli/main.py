@@ -92,8 +92,8 @@ def run_service(name: str) -> int:
 
 def migrate(database_url: str | None) -> int:
     from numproxy.common.settings import load_settings
-    from numproxy.router.migrations import upgrade
     from numproxy.router.settings import RouterSettings
+    from numproxy.router.store.migrations import upgrade
 
     url = database_url or load_settings(RouterSettings).database_url.get_secret_value()
     upgrade(url)

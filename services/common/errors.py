@@ -122,8 +122,18 @@ Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
 
+Translate = Callable[[Exception], DomainError | None]
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Maps DomainError (and anything unexpected) raised by unary handlers to gRPC statuses."""
+    """Maps DomainError (and anything unexpected) raised by unary handlers to gRPC statuses.
+
+    ``translate`` lets a service name other exceptions as domain errors (the router: a
+    database outage is UNAVAILABLE); whatever it returns None for is an internal error.
+    """
+
+    def __init__(self, translate: Translate | None = None) -> None:
+        self._translate = translate
 
     async def intercept_service(
         self,
@@ -135,13 +145,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             return handler
         inner: Handler = handler.unary_unary  # always a coroutine function on grpc.aio
         method = handler_call_details.method
+        translate = self._translate
 
         async def wrapped(request: Any, context: Context) -> Any:
             try:
                 return await inner(request, context)
             except DomainError as exc:
                 await abort_with(context, exc)
-            except Exception:
+            except Exception as exc:
+                translated = translate(exc) if translate is not None else None
+                if translated is not None:
+                    await abort_with(context, translated)
                 log.exception("unhandled error in %s", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
@@ -176,6 +190,7 @@ __all__ = [
     "PoolExhausted",
     "ProviderUnavailable",
     "ResourceExhausted",
+    "Translate",
     "Unavailable",
     "abort_with",
     "error_info",

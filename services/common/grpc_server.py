@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from numproxy.common.errors import ErrorMappingInterceptor
+from numproxy.common.errors import ErrorMappingInterceptor, Translate
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class GrpcService:
         readiness: ReadinessCheck | None = None,
         readiness_interval: float = 2.0,
         grace: float = 10.0,
+        translate_errors: Translate | None = None,
     ) -> None:
         self._bind = bind
         self._services = list(services)
@@ -55,7 +56,7 @@ class GrpcService:
         self._stoppers: list[Cleanup] = []
         self._stopping = asyncio.Event()
         self.server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor()],
+            interceptors=[ErrorMappingInterceptor(translate_errors)],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),

@@ -41,11 +41,15 @@ def parse_inbound_sms(params: Mapping[str, str]) -> inbound_pb2.ReceiveSmsReques
     return request
 
 
+MAX_CONCAT_PARTS = 255
+
+
 def _read_concat(params: Mapping[str, str], request: inbound_pb2.ReceiveSmsRequest) -> None:
     # Carriers without concatenation support drop these fields: each part then stands alone.
+    # A concatenated SMS has at most 255 parts (its header counts them in one byte).
     request.concat_ref = params.get("concat-ref", "")
-    total = fields.integer(params, "concat-total", minimum=1)
-    part = fields.integer(params, "concat-part", minimum=1)
+    total = fields.integer(params, "concat-total", minimum=1, maximum=MAX_CONCAT_PARTS)
+    part = fields.integer(params, "concat-part", minimum=1, maximum=MAX_CONCAT_PARTS)
     if total is not None:
         request.concat_total = total
     if part is not None:

@@ -1,6 +1,8 @@
 """The router's composition root: ``python -m numproxy.router``.
 
-settings -> logging -> engine -> sender channel -> dispatcher, sweeper -> servicers -> server.
+settings -> logging -> engine -> sender channel -> outbox (recorder, dispatcher) -> inbound
+pipeline and housekeeping -> sessions, pools, sweeper -> servicers -> server. Everything is
+wired here and nowhere else.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
 """
 
@@ -10,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from sqlalchemy import text
@@ -21,16 +24,27 @@ from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
+from numproxy.router.api.errors import database_outage
+from numproxy.router.api.inbound_servicer import InboundServicer
+from numproxy.router.api.pool_servicer import PoolServicer
+from numproxy.router.api.session_servicer import SessionServicer
 from numproxy.router.clock import Clock, SystemClock
-from numproxy.router.db.engine import READ_ONLY, create_engine, session_factory
-from numproxy.router.dispatcher import Dispatcher
-from numproxy.router.inbound_servicer import InboundServicer
-from numproxy.router.pool_servicer import PoolServicer
-from numproxy.router.pools import Pools
-from numproxy.router.session_servicer import SessionServicer
-from numproxy.router.sessions import Sessions
+from numproxy.router.inbound.housekeeping import InboundHousekeeping
+from numproxy.router.inbound.pipeline import InboundPipeline
+from numproxy.router.outbox.dispatcher import Dispatcher
+from numproxy.router.outbox.receipts import ReceiptRecorder
+from numproxy.router.outbox.results import ResultRecorder
+from numproxy.router.outbox.retry import RetryPolicy
+from numproxy.router.sessions.pools import Pools
+from numproxy.router.sessions.sessions import Sessions
+from numproxy.router.sessions.sweeper import Sweeper
 from numproxy.router.settings import RouterSettings
-from numproxy.router.sweeper import Sweeper
+from numproxy.router.store.dialect import (
+    READ_ONLY,
+    create_engine,
+    session_factory,
+    write_concurrency,
+)
 from numproxy.v1 import pool_pb2_grpc, session_pb2_grpc
 
 SERVICES = (
@@ -40,18 +54,23 @@ SERVICES = (
 )
 
 
+class Background(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Router:
     """The wired router. Its server's shutdown stops the background work (beside the server,
     within one grace), then closes the sender channel and disposes the engine."""
 
     service: GrpcService
-    dispatcher: Dispatcher
-    sweeper: Sweeper
+    background: tuple[Background, ...]
 
     async def _start_background(self) -> None:
-        await self.dispatcher.start()
-        await self.sweeper.start()
+        for task in self.background:
+            await task.start()
 
     async def start(self) -> int:
         """Start serving (without signal handlers); returns the bound port."""
@@ -81,11 +100,23 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     engine = create_engine(settings.database_url.get_secret_value())
     factory = session_factory(engine)
     channel = open_channel(settings.sender_address)
-    dispatcher = Dispatcher(factory, sender_pb2_grpc.SenderServiceStub(channel), settings, clock)
+    policy = RetryPolicy(settings)
+    recorder = ResultRecorder(engine, clock, policy)
+    dispatcher = Dispatcher(
+        engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
+    )
+    pipeline = InboundPipeline(
+        engine,
+        settings,
+        clock,
+        dispatcher,
+        concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
+    )
+    housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
     sweeper = Sweeper(factory, clock, settings.sweep_interval)
     pools = PoolServicer(Pools(factory, clock))
     sessions = SessionServicer(Sessions(factory, clock, on_queued=dispatcher.notify))
-    inbound = InboundServicer(factory, dispatcher, settings, clock)
+    inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock))
 
     def register(server: grpc.aio.Server) -> None:
         session_pb2_grpc.add_SessionServiceServicer_to_server(sessions, server)
@@ -101,6 +132,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         register=register,
         readiness=ready,
         grace=settings.shutdown_grace,
+        translate_errors=database_outage,
     )
 
     async def close_channel() -> None:
@@ -109,14 +141,15 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     async def dispose_engine() -> None:
         await engine.dispose()
 
-    # The dispatcher and sweeper stop beside server.stop(grace), within the same grace (the
+    # The background work stops beside server.stop(grace), within the same grace (the
     # dispatcher hands back the sends it could not finish); then, in reverse order of
     # registration, the sender channel is closed and the engine disposed.
-    service.on_stop(dispatcher.stop)
-    service.on_stop(sweeper.stop)
+    background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
+    for task in background:
+        service.on_stop(task.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
-    return Router(service, dispatcher, sweeper)
+    return Router(service, background)
 
 
 async def database_answers(engine: AsyncEngine) -> bool:

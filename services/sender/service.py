@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from numproxy.common import sms_encoding as encoding
+from numproxy.common.backoff import jittered_backoff
 from numproxy.common.errors import DeadlineExceeded, DomainError, ProviderUnavailable
 from numproxy.common.numbers import mask
 from numproxy.common.sms_encoding import Encoding
@@ -77,9 +77,7 @@ class RetryPolicy:
     min_attempt_time: float = 0.1
 
     def backoff(self, attempt: int) -> float:
-        """Exponential with full jitter in its upper half."""
-        base = min(self.max_backoff, self.initial_backoff * 2.0**attempt)
-        return base / 2 + random.random() * base / 2  # jitter, not crypto
+        return jittered_backoff(attempt, self.initial_backoff, self.max_backoff)
 
 
 class SmsSender:

@@ -22,7 +22,7 @@ import pytest
 from numproxy.cli.dev import Supervisor
 from numproxy.cli.stack import ServiceProcess, StackConfig, wait_ready
 from numproxy.client import NumproxyClient
-from numproxy.router.migrations import upgrade
+from numproxy.router.store.migrations import upgrade
 from tests.conftest import fresh_postgres_database
 from tests.faults.harness import (
     FAULT_ENV,

@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from numproxy.router.db.engine import session_factory
-from numproxy.router.db.models import Interaction, Participant, Pool, ProxyNumber, Session
-from numproxy.router.inbound import InboundRouter, IncomingSms
+from numproxy.router.inbound.housekeeping import InboundHousekeeping
+from numproxy.router.inbound.message import InboundResult, IncomingSms
+from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store.dialect import session_factory, write_concurrency
+from numproxy.router.store.models import Interaction, Participant, Pool, ProxyNumber, Session
+from numproxy.router.store.queries import Claimed
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -33,13 +37,40 @@ class FakeClock:
 
 
 class Notifications:
-    """Stands in for the Dispatcher's notify()."""
+    """Stands in for the dispatcher: takes no rows in memory (so every outbound row is
+    written due now) and counts notify()."""
 
     def __init__(self) -> None:
         self.count = 0
 
     def notify(self) -> None:
         self.count += 1
+
+    def reserve(self, count: int) -> int:
+        return 0
+
+    def release(self, count: int) -> None:
+        pass
+
+    async def submit(self, rows: Iterable[Claimed]) -> None:
+        raise AssertionError("no room was reserved")
+
+
+@dataclass(frozen=True)
+class InboundUnderTest:
+    """The pipeline and its housekeeping, wired as the router wires them."""
+
+    pipeline: InboundPipeline
+    housekeeping: InboundHousekeeping
+
+    async def receive(self, message: IncomingSms) -> InboundResult:
+        return await self.pipeline.receive(message)
+
+    async def flush_incomplete(self) -> int:
+        return await self.housekeeping.flush_incomplete()
+
+    async def purge(self) -> int:
+        return await self.housekeeping.purge()
 
 
 def factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -48,10 +79,18 @@ def factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def make_router(
     engine: AsyncEngine, clock: FakeClock, settings: RouterSettings | None = None
-) -> tuple[InboundRouter, Notifications]:
+) -> tuple[InboundUnderTest, Notifications]:
+    settings = settings or RouterSettings()
     notes = Notifications()
-    router = InboundRouter(factory(engine), settings or RouterSettings(), clock, notes.notify)
-    return router, notes
+    pipeline = InboundPipeline(
+        engine,
+        settings,
+        clock,
+        notes,
+        concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
+    )
+    housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
+    return InboundUnderTest(pipeline, housekeeping), notes
 
 
 async def add_pool(

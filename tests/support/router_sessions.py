@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving, open_channel
-from numproxy.router import lifecycle
 from numproxy.router.__main__ import running_router
-from numproxy.router.db.engine import session_factory
-from numproxy.router.db.models import Session
-from numproxy.router.pools import Pools, PoolSpec
-from numproxy.router.sessions import ParticipantSpec, Sessions, SessionSpec, SessionView
+from numproxy.router.sessions.pools import Pools, PoolSpec
+from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec, SessionView
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store import queries
+from numproxy.router.store.dialect import session_factory
+from numproxy.router.store.models import Session
 from tests.support.postgres import free_port
 from tests.support.router_inbound import FakeClock
 
@@ -78,10 +78,15 @@ def proxy_of(session: SessionView, number: str) -> str:
 
 async def record_activity(engine: AsyncEngine, session_id: str, clock: FakeClock) -> None:
     """An interaction happened now (what inbound routing does for each message)."""
-    async with session_factory(engine)() as db, db.begin():
-        row = await db.scalar(select(Session).where(Session.id == session_id))
-        assert row is not None
-        lifecycle.record_activity(row, clock.now())
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(Session.status, Session.ttl_seconds).where(Session.id == session_id)
+            )
+        ).one()
+        await queries.record_activity(
+            conn, [queries.Activity(session_id, row.status, row.ttl_seconds)], clock.now()
+        )
 
 
 async def stored_status(engine: AsyncEngine, session_id: str) -> tuple[str, str | None]:

@@ -75,7 +75,7 @@ class LocalStack:
 @asynccontextmanager
 async def local_stack(config: StackConfig) -> AsyncIterator[LocalStack]:
     """Migrate, start the four services, seed the default pool; stop everything afterwards."""
-    from numproxy.router.migrations import upgrade
+    from numproxy.router.store.migrations import upgrade
 
     await asyncio.to_thread(upgrade, config.database_url)
     processes = {name: ServiceProcess(name, config) for name in SERVICES}

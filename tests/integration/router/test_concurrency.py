@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from numproxy.common.errors import PoolExhausted, error_info
 from numproxy.common.grpc_client import open_channel
-from numproxy.router import sessions as sessions_module
-from numproxy.router.db.engine import create_engine, session_factory
-from numproxy.router.db.models import Participant, Pool, ProxyNumber, Session
-from numproxy.router.sessions import SessionView
+from numproxy.router.sessions import sessions as sessions_module
+from numproxy.router.sessions.sessions import SessionView
+from numproxy.router.store.dialect import create_engine, session_factory
+from numproxy.router.store.models import Participant, Pool, ProxyNumber, Session
 from numproxy.v1 import pool_pb2, pool_pb2_grpc, session_pb2, session_pb2_grpc
 from tests.conftest import fresh_postgres_database
 from tests.support.postgres import PostgresServer

@@ -19,19 +19,22 @@ from numproxy.common.errors import (
 )
 from numproxy.internal.v1 import sender_pb2_grpc
 from numproxy.router.clock import Clock, SystemClock, as_utc
-from numproxy.router.db.engine import create_engine
-from numproxy.router.db.models import Interaction
-from numproxy.router.dispatcher import Dispatcher
-from numproxy.router.inbound import InboundRouter, Outcome
-from numproxy.router.inbound_batch import Handoff, InboundBatcher
-from numproxy.router.outbound import OutboundSend, queue_outbound
+from numproxy.router.inbound.housekeeping import InboundHousekeeping
+from numproxy.router.inbound.message import Outcome
+from numproxy.router.inbound.pipeline import Handoff, InboundPipeline
+from numproxy.router.outbox.dispatcher import Dispatcher
+from numproxy.router.outbox.results import ResultRecorder
+from numproxy.router.outbox.retry import RetryPolicy
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store import rows
+from numproxy.router.store.dialect import create_engine
+from numproxy.router.store.models import Interaction
+from numproxy.router.store.queries import Claimed
 from tests.conftest import fresh_postgres_database
 from tests.support.fake_sender import FakeSender, serve_fake_sender
 from tests.support.postgres import PostgresServer
 from tests.support.router_inbound import (
     FakeClock,
-    Notifications,
     add_pool,
     add_session,
     eventually,
@@ -63,6 +66,17 @@ async def stub(fake: FakeSender) -> AsyncIterator[sender_pb2_grpc.SenderServiceS
         yield stub
 
 
+def make_dispatcher(
+    engine: AsyncEngine,
+    stub: sender_pb2_grpc.SenderServiceStub,
+    settings: RouterSettings,
+    clock: Clock,
+) -> Dispatcher:
+    """A dispatcher wired as the router's composition root wires it."""
+    policy = RetryPolicy(settings)
+    return Dispatcher(engine, stub, ResultRecorder(engine, clock, policy), policy, settings, clock)
+
+
 class Dispatchers:
     """Builds dispatchers and stops whatever a test left running."""
 
@@ -72,8 +86,8 @@ class Dispatchers:
         self.running: list[Dispatcher] = []
 
     def make(self, clock: Clock | None = None, **settings: Any) -> Dispatcher:
-        return Dispatcher(
-            factory(self.engine),
+        return make_dispatcher(
+            self.engine,
             self.stub,
             RouterSettings(**{**FAST, **settings}),
             clock or SystemClock(),
@@ -98,9 +112,8 @@ async def dispatchers(
 
 async def queue(engine: AsyncEngine, count: int = 1, now: datetime | None = None) -> list[str]:
     async with factory(engine)() as db, db.begin():
-        rows = [
-            queue_outbound(
-                db,
+        queued = [
+            rows.outbound(
                 now=now or datetime.now(UTC),
                 proxy_number=V1,
                 recipient_number=RECIPIENT,
@@ -108,7 +121,8 @@ async def queue(engine: AsyncEngine, count: int = 1, now: datetime | None = None
             )
             for n in range(count)
         ]
-        return [row.id for row in rows]
+        db.add_all([Interaction(**row) for row in queued])
+        return [str(row["id"]) for row in queued]
 
 
 async def row(engine: AsyncEngine, row_id: str) -> Interaction:
@@ -328,8 +342,8 @@ async def test_two_dispatchers_on_one_postgres_never_send_a_row_twice(
         row_ids = await queue(engines[0], 300)
         async with serve_fake_sender(fakes[0]) as stub_a, serve_fake_sender(fakes[1]) as stub_b:
             replicas = [
-                Dispatcher(
-                    factory(engine),
+                make_dispatcher(
+                    engine,
                     stub,
                     RouterSettings(**FAST, dispatch_concurrency=4),
                     SystemClock(),
@@ -375,7 +389,11 @@ async def test_housekeeping_routes_timed_out_multipart_and_sends_it(
     )
     assert stored.outcome is Outcome.PART_STORED
 
-    await dispatchers.start(multipart_timeout=0.2, housekeeping_interval=0.05)
+    settings = RouterSettings(**{**FAST, "multipart_timeout": 0.2, "housekeeping_interval": 0.05})
+    dispatcher = await dispatchers.start(**settings.model_dump(include={"multipart_timeout"}))
+    pipeline = InboundPipeline(engine, settings, SystemClock(), dispatcher, concurrency=1)
+    housekeeping = InboundHousekeeping(engine, pipeline, settings, SystemClock())
+    await housekeeping.start()
 
     async def delivered_to_sender() -> bool:
         return [(c.from_number, c.to_number, c.text) for c in fake.calls] == [
@@ -383,6 +401,7 @@ async def test_housekeeping_routes_timed_out_multipart_and_sends_it(
         ]
 
     await eventually(delivered_to_sender)
+    await housekeeping.stop()
     [inbound] = await interactions(engine, "INBOUND")
     assert inbound.note == "incomplete: parts 1 of 2"
 
@@ -407,23 +426,32 @@ async def test_partial_failure_is_final_even_with_a_transient_status(
     assert fake.calls_for(row_id) == 1
 
 
-# The fast path: rows written leased by the inbound batcher and handed over in memory.
+# The fast path: rows written leased by the inbound pipeline and handed over in memory.
 
 
-def batcher_for(
-    engine: AsyncEngine, clock: Clock, handoff: Handoff | None, notes: Notifications
-) -> InboundBatcher:
-    settings = RouterSettings(**FAST)
-    return InboundBatcher(
-        InboundRouter(factory(engine), settings, clock, notes.notify),
-        factory(engine),
-        settings,
-        clock,
-        notes.notify,
-        batch_max=50,
-        concurrency=1,
-        handoff=handoff,
-    )
+class Counting:
+    """The dispatcher as the pipeline's hand-off, counting notify() (rows written due)."""
+
+    def __init__(self, inner: Handoff) -> None:
+        self.inner = inner
+        self.notified = 0
+
+    def reserve(self, count: int) -> int:
+        return self.inner.reserve(count)
+
+    def release(self, count: int) -> None:
+        self.inner.release(count)
+
+    async def submit(self, rows: Iterable[Claimed]) -> None:
+        await self.inner.submit(rows)
+
+    def notify(self) -> None:
+        self.notified += 1
+        self.inner.notify()
+
+
+def batcher_for(engine: AsyncEngine, clock: Clock, handoff: Handoff) -> InboundPipeline:
+    return InboundPipeline(engine, RouterSettings(**FAST), clock, handoff, concurrency=1)
 
 
 async def test_rows_handed_over_in_memory_are_sent_once_without_a_claim(
@@ -433,8 +461,8 @@ async def test_rows_handed_over_in_memory_are_sent_once_without_a_claim(
     await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
     # No poll within the test and no notify(): only the handover can send.
     dispatcher = await dispatchers.start(dispatch_interval=3600)
-    notes = Notifications()
-    batcher = batcher_for(engine, SystemClock(), dispatcher, notes)
+    handoff = Counting(dispatcher)
+    batcher = batcher_for(engine, SystemClock(), handoff)
 
     results = await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(20)))
 
@@ -446,7 +474,7 @@ async def test_rows_handed_over_in_memory_are_sent_once_without_a_claim(
         dict.fromkeys(row_ids, 1)
     )
     assert {(await row(engine, row_id)).attempts for row_id in row_ids} == {1}
-    assert notes.count == 0
+    assert handoff.notified == 0
 
 
 class _CrashAfterCommit:
@@ -458,8 +486,11 @@ class _CrashAfterCommit:
     def release(self, count: int) -> None:
         pass
 
-    async def submit(self, rows: Iterable[OutboundSend]) -> None:
+    async def submit(self, rows: Iterable[Claimed]) -> None:
         pass
+
+    def notify(self) -> None:
+        raise AssertionError("every row was leased")
 
 
 async def test_rows_of_a_router_that_died_after_its_commit_are_sent_after_the_lease(
@@ -468,12 +499,10 @@ async def test_rows_of_a_router_that_died_after_its_commit_are_sent_after_the_le
     clock = FakeClock()
     pool = await add_pool(engine, [V1, V2])
     await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)], now=clock.now())
-    notes = Notifications()
-    batcher = batcher_for(engine, clock, _CrashAfterCommit(), notes)
+    batcher = batcher_for(engine, clock, _CrashAfterCommit())
     await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(3)))
     row_ids = [i.id for i in await interactions(engine, "OUTBOUND")]
-    assert len(row_ids) == 3
-    assert notes.count == 0  # leased to the dead router: nothing for the loops to claim yet
+    assert len(row_ids) == 3  # leased to the dead router: nothing for the loops to claim yet
     other = dispatchers.make(clock, dispatch_lease=60)
 
     assert await other.dispatch_once() == 0
@@ -507,8 +536,8 @@ async def test_rows_beyond_the_room_are_written_due_and_claimed_by_the_loop(
     dispatcher = await dispatchers.start(
         dispatch_concurrency=2, dispatch_queue_max=0, dispatch_interval=3600
     )
-    notes = Notifications()
-    batcher = batcher_for(engine, SystemClock(), dispatcher, notes)
+    handoff = Counting(dispatcher)
+    batcher = batcher_for(engine, SystemClock(), handoff)
 
     await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(6)))
 
@@ -516,7 +545,7 @@ async def test_rows_beyond_the_room_are_written_due_and_claimed_by_the_loop(
     leased = [i for i in outbound if i.attempts == 1]
     due = [i for i in outbound if i.attempts == 0]
     assert len(leased) == 2 and len(due) == 4
-    assert notes.count >= 1
+    assert handoff.notified >= 1
     now = datetime.now(UTC)
     assert all(i.next_attempt_at is not None and as_utc(i.next_attempt_at) <= now for i in due)
     # The dispatcher's loop claims the due rows once it is told and has free slots.
@@ -543,7 +572,7 @@ async def test_rows_handed_over_while_stopping_are_handed_back(
     assert dispatcher.reserve(1) == 1
     await dispatcher.stop()
 
-    await dispatcher.submit([OutboundSend(row_id, V1, RECIPIENT, "message 0")])
+    await dispatcher.submit([Claimed(row_id, V1, RECIPIENT, "message 0")])
 
     assert not fake.calls
     handed_back = await row(engine, row_id)

@@ -12,18 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.common.errors import ErrorMappingInterceptor, error_info
 from numproxy.common.grpc_client import open_channel
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.router.api.errors import database_outage
+from numproxy.router.api.inbound_servicer import InboundServicer
 from numproxy.router.clock import SystemClock
-from numproxy.router.db.engine import create_engine
-from numproxy.router.dispatcher import Dispatcher
-from numproxy.router.inbound_servicer import InboundServicer
+from numproxy.router.inbound.pipeline import InboundPipeline
+from numproxy.router.outbox.dispatcher import Dispatcher
+from numproxy.router.outbox.receipts import ReceiptRecorder
+from numproxy.router.outbox.results import ResultRecorder
+from numproxy.router.outbox.retry import RetryPolicy
 from numproxy.router.settings import RouterSettings
 from tests.support.fake_sender import FakeSender, serve_fake_sender
-from tests.support.postgres import free_port
 from tests.support.router_inbound import (
     add_pool,
     add_session,
     eventually,
-    factory,
     interactions,
 )
 
@@ -42,9 +44,14 @@ async def inbound(
     engine: AsyncEngine, fake: FakeSender
 ) -> AsyncIterator[inbound_pb2_grpc.InboundServiceAsyncStub]:
     async with serve_fake_sender(fake) as sender_stub:
-        dispatcher = Dispatcher(factory(engine), sender_stub, SETTINGS, SystemClock())
-        servicer = InboundServicer(factory(engine), dispatcher, SETTINGS, SystemClock())
-        server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+        clock = SystemClock()
+        policy = RetryPolicy(SETTINGS)
+        dispatcher = Dispatcher(
+            engine, sender_stub, ResultRecorder(engine, clock, policy), policy, SETTINGS, clock
+        )
+        pipeline = InboundPipeline(engine, SETTINGS, clock, dispatcher, concurrency=1)
+        servicer = InboundServicer(pipeline, ReceiptRecorder(engine, clock))
+        server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(database_outage)])
         inbound_pb2_grpc.add_InboundServiceServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
@@ -127,6 +134,11 @@ async def test_out_of_session_and_multipart_outcomes(
         ({"from_number": ""}, "INVALID_NUMBER"),
         ({"to_number": "not-a-number"}, "INVALID_NUMBER"),
         ({"message_id": "x" * 65}, "FIELD_TOO_LONG"),
+        # Bounded multipart: the router never builds anything from these numbers.
+        ({"concat_ref": "ab", "concat_total": 2147483647, "concat_part": 1}, "INVALID_CONCAT"),
+        ({"concat_ref": "ab", "concat_total": 256, "concat_part": 1}, "INVALID_CONCAT"),
+        ({"concat_ref": "ab", "concat_total": 3, "concat_part": 4}, "INVALID_CONCAT"),
+        ({"concat_ref": "ab", "concat_total": -1, "concat_part": 1}, "INVALID_CONCAT"),
     ],
 )
 async def test_invalid_sms_is_rejected_with_a_reason(
@@ -139,6 +151,35 @@ async def test_invalid_sms_is_rejected_with_a_reason(
     info = error_info(raised.value)
     assert info is not None
     assert info.reason == reason
+    # The router is still there for the next message.
+    assert (await inbound.ReceiveSms(_sms(message_id="next"))).outcome
+
+
+async def test_the_largest_multipart_sms_is_reassembled(
+    engine: AsyncEngine, inbound: inbound_pb2_grpc.InboundServiceAsyncStub
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (BOB, V2)])
+
+    outcomes = [
+        (
+            await inbound.ReceiveSms(
+                _sms(
+                    message_id=f"m{part}",
+                    text=f"{part % 10}",
+                    concat_ref="big",
+                    concat_total=255,
+                    concat_part=part,
+                )
+            )
+        ).outcome
+        for part in range(255, 0, -1)
+    ]
+
+    assert outcomes[-1] == inbound_pb2.INBOUND_OUTCOME_FORWARDED
+    assert set(outcomes[:-1]) == {inbound_pb2.INBOUND_OUTCOME_PART_STORED}
+    [out] = await interactions(engine, "OUTBOUND")
+    assert out.text == "".join(f"{part % 10}" for part in range(1, 256))
 
 
 async def test_unknown_receipt_is_acknowledged_unmatched(
@@ -160,31 +201,3 @@ async def test_receipt_without_any_id_is_invalid(
         )
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-
-
-async def test_unreachable_database_is_unavailable_so_the_provider_retries() -> None:
-    # Nothing listens on the port: asyncpg's connect fails with a bare OSError.
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none"
-    engine = create_engine(url)
-    servicer = InboundServicer(factory(engine), _NoDispatcher(), SETTINGS, SystemClock())
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
-    inbound_pb2_grpc.add_InboundServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
-    try:
-        stub = inbound_pb2_grpc.InboundServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.ReceiveSms(_sms(), timeout=10)
-    finally:
-        await channel.close(None)
-        await server.stop(None)
-        await engine.dispose()
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    info = error_info(caught.value)
-    assert info is not None and info.reason == "DATABASE_UNAVAILABLE"
-
-
-class _NoDispatcher:
-    def notify(self) -> None:
-        raise AssertionError("nothing can be queued without a database")

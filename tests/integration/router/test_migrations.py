@@ -11,9 +11,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.router.db.engine import create_engine
-from numproxy.router.db.models import Base
-from numproxy.router.migrations import downgrade, upgrade
+from numproxy.router.store.dialect import create_engine
+from numproxy.router.store.migrations import downgrade, upgrade
+from numproxy.router.store.models import Base
 
 
 def _differences(connection: Connection) -> list[Any]:

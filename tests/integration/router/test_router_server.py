@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
 from numproxy.router.__main__ import SERVICES, main
 from numproxy.v1 import pool_pb2, pool_pb2_grpc, session_pb2, session_pb2_grpc
+from tests.support.postgres import free_port
 from tests.support.router_sessions import (
     ALICE,
     BOB,
@@ -37,6 +42,37 @@ async def test_not_serving_while_the_database_cannot_answer(tmp_path: Path) -> N
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICES[0]))
         assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_every_api_answers_unavailable_while_the_database_is_down() -> None:
+    # Nothing listens on the port: each call's connect fails at once.
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none"
+    participants = [session_pb2.ParticipantSpec(number=n) for n in (ALICE, BOB)]
+    async with router_channel(url) as channel:
+        sessions = session_pb2_grpc.SessionServiceStub(channel)
+        pools = pool_pb2_grpc.PoolServiceStub(channel)
+        inbound = inbound_pb2_grpc.InboundServiceStub(channel)
+        calls = {
+            "CreateSession": sessions.CreateSession(
+                session_pb2.CreateSessionRequest(participants=participants)
+            ),
+            "ListSessions": sessions.ListSessions(session_pb2.ListSessionsRequest()),
+            "GetPool": pools.GetPool(pool_pb2.GetPoolRequest(name="pools/default")),
+            "CreatePool": pools.CreatePool(pool_pb2.CreatePoolRequest(pool_id="other")),
+            "ReceiveSms": inbound.ReceiveSms(
+                inbound_pb2.ReceiveSmsRequest(
+                    message_id="0B00000042AC53BD", from_number=ALICE, to_number=US1, text="hi"
+                )
+            ),
+        }
+        answers = {}
+        for name, call in calls.items():
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await call
+            info = error_info(raised.value)
+            answers[name] = (raised.value.code(), info.reason if info else "")
+    # Clients (and, through the gateway's 503, the provider) retry UNAVAILABLE.
+    assert answers == dict.fromkeys(calls, (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE"))
 
 
 def test_main_usage() -> None:

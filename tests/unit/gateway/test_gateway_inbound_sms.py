@@ -77,6 +77,17 @@ def test_concat_fields() -> None:
     assert (sms.concat_ref, sms.concat_total, sms.concat_part) == ("08B5", 3, 3)
 
 
+def test_the_largest_concatenated_sms_is_accepted() -> None:
+    sms = parse_inbound_sms(
+        dict(
+            SMS,
+            concat="true",
+            **{"concat-ref": "08B5", "concat-total": "255", "concat-part": "255"},
+        )
+    )
+    assert (sms.concat_total, sms.concat_part) == (255, 255)
+
+
 def test_partial_concat_fields_pass_through() -> None:
     sms = parse_inbound_sms(dict(SMS, **{"concat-ref": "08B5", "concat-part": "2"}))
     assert (sms.concat_ref, sms.concat_total, sms.concat_part) == ("08B5", 0, 2)
@@ -112,6 +123,11 @@ def test_missing_required_field(field: str) -> None:
         ({"concat-part": "\u0661"}, "INVALID_PARAMETER"),  # ARABIC-INDIC DIGIT ONE
         ({"concat-total": "2", "concat-part": "3"}, "INVALID_PARAMETER"),
         ({"concat-total": "99999999999"}, "INVALID_PARAMETER"),
+        # The poison pill that once made the router build every part number.
+        ({"concat-total": "2147483647", "concat-part": "1"}, "INVALID_PARAMETER"),
+        ({"concat-total": "256", "concat-part": "1"}, "INVALID_PARAMETER"),
+        ({"concat-part": "256"}, "INVALID_PARAMETER"),
+        ({"concat-total": "9" * 5000}, "INVALID_PARAMETER"),
     ],
 )
 def test_malformed_field(change: dict[str, str], code: str) -> None:

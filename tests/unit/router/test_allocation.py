@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import InvalidArgument, PoolExhausted
-from numproxy.router.db.engine import session_factory
-from numproxy.router.db.models import OptOut, Participant, ProxyNumber
+from numproxy.router.store.dialect import session_factory
+from numproxy.router.store.models import OptOut, Participant, ProxyNumber
 from tests.support.router_inbound import START
 from tests.support.router_sessions import (
     ALICE,

@@ -1,6 +1,6 @@
 import uuid
 
-from numproxy.router.ids import new_id
+from numproxy.router.store.ids import new_id
 
 
 def test_ids_are_uuid7_and_strictly_increasing() -> None:

@@ -8,9 +8,9 @@ import dataclasses
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.router.db.models import InboundMessage, Interaction
-from numproxy.router.inbound import Outcome
+from numproxy.router.inbound.message import Outcome
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store.models import InboundMessage, Interaction
 from tests.support.router_inbound import (
     FakeClock,
     add_pool,

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.router.db.models import Participant, ProxyNumber
-from numproxy.router.inbound import Outcome
-from numproxy.router.keywords import Keyword, classify, is_opted_out, opted_out_condition
+from numproxy.router.inbound.keywords import Keyword, classify
+from numproxy.router.inbound.message import Outcome
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store import queries
 from tests.support.router_inbound import (
     FakeClock,
     add_pool,
     add_session,
-    factory,
     get_session,
     interactions,
     make_router,
@@ -55,6 +53,13 @@ def test_keyword_lists_are_configurable() -> None:
     assert classify("Info", settings) is Keyword.HELP
 
 
+async def opted_out(engine: AsyncEngine) -> set[tuple[str, str]]:
+    """Which of every (number, proxy number) pair of this test opted out."""
+    pairs = [(n, v) for n in (ALICE, BOB, STRANGER) for v in (V1, V2, V3)]
+    async with engine.connect() as conn:
+        return await queries.opted_out(conn, pairs)
+
+
 async def _session(engine: AsyncEngine, **pool: str) -> str:
     pool_id = await add_pool(engine, [V1, V2, V3], **pool)  # type: ignore[arg-type]
     return await add_session(engine, pool_id, [(ALICE, V1), (BOB, V2)])
@@ -77,10 +82,7 @@ async def test_stop_opts_out_closes_the_session_and_confirms_once(engine: AsyncE
     assert [(o.proxy_number, o.recipient_number, o.text, o.session_id) for o in outbound] == [
         (V1, ALICE, SETTINGS.stop_reply, None)
     ]
-    async with factory(engine)() as db:
-        assert await is_opted_out(db, ALICE, V1)
-        assert not await is_opted_out(db, ALICE, V2)
-        assert not await is_opted_out(db, BOB, V2)
+    assert await opted_out(engine) == {(ALICE, V1)}
     assert notes.count == 1
 
 
@@ -108,8 +110,7 @@ async def test_start_removes_the_opt_out_and_confirms(engine: AsyncEngine) -> No
     result = await router.receive(sms(ALICE, V1, " start "))
 
     assert result.outcome is Outcome.KEYWORD
-    async with factory(engine)() as db:
-        assert not await is_opted_out(db, ALICE, V1)
+    assert (ALICE, V1) not in await opted_out(engine)
     texts = [o.text for o in await interactions(engine, "OUTBOUND")]
     assert texts == [SETTINGS.stop_reply, SETTINGS.start_reply]
 
@@ -137,8 +138,7 @@ async def test_keyword_from_a_stranger_is_handled_without_a_session(engine: Asyn
     result = await router.receive(sms(STRANGER, V3, "stop"))
 
     assert (result.outcome, result.session_id) == (Outcome.KEYWORD, None)
-    async with factory(engine)() as db:
-        assert await is_opted_out(db, STRANGER, V3)
+    assert (STRANGER, V3) in await opted_out(engine)
     assert [o.recipient_number for o in await interactions(engine, "OUTBOUND")] == [STRANGER]
 
 
@@ -151,29 +151,3 @@ async def test_opted_out_sender_gets_no_out_of_session_reply(engine: AsyncEngine
 
     assert result.outcome is Outcome.DROPPED
     assert [o.text for o in await interactions(engine, "OUTBOUND")] == [SETTINGS.stop_reply]
-
-
-async def test_opted_out_condition_filters_in_sql(engine: AsyncEngine) -> None:
-    await _session(engine)
-    router, _ = make_router(engine, FakeClock())
-    await router.receive(sms(ALICE, V1, "STOP"))
-    await router.receive(sms(BOB, V3, "STOP"))
-
-    async with factory(engine)() as db:
-        # Proxy numbers still usable for Alice, as allocation would ask.
-        usable = (
-            await db.scalars(
-                select(ProxyNumber.number)
-                .where(~opted_out_condition(ALICE, ProxyNumber.number))
-                .order_by(ProxyNumber.number)
-            )
-        ).all()
-        blocked_participants = (
-            await db.scalars(
-                select(Participant.number)
-                .join(ProxyNumber, Participant.proxy_number_id == ProxyNumber.id)
-                .where(opted_out_condition(Participant.number, ProxyNumber.number))
-            )
-        ).all()
-    assert usable == [V2, V3]
-    assert blocked_participants == [ALICE]

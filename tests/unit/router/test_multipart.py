@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.router.db.models import MessagePart
-from numproxy.router.inbound import InboundRouter, Outcome
-from numproxy.router.multipart import is_part
+from numproxy.router.inbound.message import Outcome
+from numproxy.router.inbound.multipart import is_part
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store.models import MessagePart
 from tests.support.router_inbound import (
     FakeClock,
+    InboundUnderTest,
     add_pool,
     add_session,
     factory,
@@ -42,7 +43,7 @@ def part(number: int, *, ref: str = "ab12", total: int = 3, text: str | None = N
 
 async def _setup(
     engine: AsyncEngine, clock: FakeClock | None = None, **settings: Any
-) -> tuple[InboundRouter, FakeClock, str]:
+) -> tuple[InboundUnderTest, FakeClock, str]:
     pool = await add_pool(engine, [V1, V2])
     session_id = await add_session(engine, pool, [(ALICE, V1), (BOB, V2)])
     clock = clock or FakeClock()

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import AlreadyExists, InvalidArgument, NotFound
-from numproxy.router.db.engine import session_factory
-from numproxy.router.db.models import ProxyNumber
-from numproxy.router.pools import PoolSpec
+from numproxy.router.sessions.pools import PoolSpec
+from numproxy.router.store.dialect import session_factory
+from numproxy.router.store.models import ProxyNumber
 from tests.support.router_inbound import START
 from tests.support.router_sessions import (
     ALICE,

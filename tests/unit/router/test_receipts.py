@@ -6,9 +6,12 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.router.db.models import Interaction
-from numproxy.router.outbound import queue_outbound
-from numproxy.router.receipts import DeliveryReceipt, ReceiptRecorder, settle
+from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
+from numproxy.router.outbox.results import ResultRecorder
+from numproxy.router.outbox.retry import RetryPolicy, Sent
+from numproxy.router.settings import RouterSettings
+from numproxy.router.store import rows
+from numproxy.router.store.models import Interaction
 from tests.support.router_inbound import START, FakeClock, factory
 
 BOB, V2 = "+15550100002", "+15557000002"
@@ -16,9 +19,12 @@ BOB, V2 = "+15550100002", "+15557000002"
 
 async def _outbound(engine: AsyncEngine, message_ids: list[str], status: str = "SENT") -> str:
     async with factory(engine)() as db, db.begin():
-        row = queue_outbound(db, now=START, proxy_number=V2, recipient_number=BOB, text="hi")
+        row = Interaction(
+            **rows.outbound(now=START, proxy_number=V2, recipient_number=BOB, text="hi")
+        )
         row.status = status
         row.provider_message_ids = message_ids
+        db.add(row)
         return row.id
 
 
@@ -30,7 +36,7 @@ async def _row(engine: AsyncEngine, row_id: str) -> Interaction:
 
 
 def _recorder(engine: AsyncEngine, clock: FakeClock | None = None) -> ReceiptRecorder:
-    return ReceiptRecorder(factory(engine), clock or FakeClock())
+    return ReceiptRecorder(engine, clock or FakeClock())
 
 
 async def test_delivered_when_every_part_is_delivered(engine: AsyncEngine) -> None:
@@ -116,11 +122,10 @@ async def test_receipt_racing_ahead_of_the_send_result_is_kept(engine: AsyncEngi
     row = await _row(engine, row_id)
     assert row.status == "QUEUED"
 
-    # What the dispatcher does when the send result arrives.
-    row.status = "SENT"
-    row.provider_message_ids = ["p1"]
-    settle(row)
-    assert row.status == "DELIVERED"
+    # The send result arrives: the receipt already there settles the row.
+    results = ResultRecorder(engine, FakeClock(), RetryPolicy(RouterSettings()))
+    await results.record(row_id, Sent(("p1",)))
+    assert (await _row(engine, row_id)).status == "DELIVERED"
 
 
 async def test_concurrent_receipts_for_different_parts_are_all_kept(engine: AsyncEngine) -> None:

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from numproxy.common.errors import InvalidArgument
-from numproxy.router import names
-from numproxy.router.pagination import decode_token, encode_token, page_size, paginate
+from numproxy.router.sessions import names
+from numproxy.router.sessions.pagination import decode_token, encode_token, page_size, paginate
 
 
 def test_names_accept_resource_names_and_bare_ids() -> None:

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
-from numproxy.router.db.engine import session_factory
-from numproxy.router.db.models import Interaction, Participant, Session
-from numproxy.router.sessions import ParticipantSpec, SessionSpec
+from numproxy.router.sessions.sessions import ParticipantSpec, SessionSpec
+from numproxy.router.store.dialect import session_factory
+from numproxy.router.store.models import Interaction, Participant, Session
 from tests.support.router_inbound import START
 from tests.support.router_sessions import (
     ALICE,

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from numproxy.router.db.engine import session_factory
-from numproxy.router.db.models import Interaction, Participant, Session
-from numproxy.router.inbound import Outcome
-from numproxy.router.sweeper import Sweeper
+from numproxy.router.inbound.message import Outcome
+from numproxy.router.sessions.sweeper import Sweeper
+from numproxy.router.store.dialect import session_factory
+from numproxy.router.store.models import Interaction, Participant, Session
 from tests.support.router_inbound import START, eventually, make_router, sms
 from tests.support.router_sessions import (
     ALICE,

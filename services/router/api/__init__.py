@@ -1,0 +1,1 @@
+"""The router's gRPC face: servicers (proto <-> domain) and the error mapping they share."""

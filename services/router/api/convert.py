@@ -1,0 +1,121 @@
+"""Conversions between the numproxy.v1 protos and the router's domain objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from numproxy.router.sessions import names
+from numproxy.router.sessions.pools import NumberInfo, PoolInfo
+from numproxy.router.sessions.sessions import InteractionView, SessionView
+from numproxy.v1 import pool_pb2, session_pb2
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def duration(seconds: int) -> Duration:
+    out = Duration()
+    out.FromSeconds(seconds)
+    return out
+
+
+def optional_timedelta(message: Message, field: str) -> timedelta | None:
+    """The Duration field ``field`` of ``message`` as a timedelta, None when unset."""
+    if not message.HasField(field):
+        return None
+    value: Duration = getattr(message, field)
+    return timedelta(seconds=value.seconds, microseconds=value.nanos / 1000)
+
+
+def optional_datetime(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    value: Timestamp = getattr(message, field)
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def policy_name(value: pool_pb2.OutOfSessionPolicy.ValueType) -> str:
+    """ "DROP"/"REPLY"; "" for UNSPECIFIED (the domain's default)."""
+    if value == pool_pb2.OUT_OF_SESSION_POLICY_UNSPECIFIED:
+        return ""
+    return pool_pb2.OutOfSessionPolicy.Name(value).removeprefix("OUT_OF_SESSION_POLICY_")
+
+
+def session_status_name(value: session_pb2.SessionStatus.ValueType) -> str:
+    if value == session_pb2.SESSION_STATUS_UNSPECIFIED:
+        return ""
+    return session_pb2.SessionStatus.Name(value).removeprefix("SESSION_STATUS_")
+
+
+def pool_message(pool: PoolInfo) -> pool_pb2.Pool:
+    return pool_pb2.Pool(
+        name=names.pool_name(pool.id),
+        default_ttl=duration(pool.default_ttl_seconds),
+        default_lifetime=duration(pool.default_lifetime_seconds),
+        out_of_session_policy=pool_pb2.OutOfSessionPolicy.Value(
+            "OUT_OF_SESSION_POLICY_" + pool.out_of_session_policy
+        ),
+        out_of_session_reply=pool.out_of_session_reply,
+        reply_interval=duration(pool.reply_interval_seconds),
+        create_time=timestamp(pool.created_at),
+        number_count=pool.number_count,
+    )
+
+
+def number_message(number: NumberInfo) -> pool_pb2.ProxyNumber:
+    return pool_pb2.ProxyNumber(
+        number=number.number,
+        pool=names.pool_name(number.pool_id),
+        state=pool_pb2.NumberState.Value("NUMBER_STATE_" + number.state),
+        active_participants=number.active_participants,
+        create_time=timestamp(number.created_at),
+    )
+
+
+def session_message(session: SessionView) -> session_pb2.Session:
+    return session_pb2.Session(
+        name=names.session_name(session.id),
+        pool=names.pool_name(session.pool_id),
+        status=session_pb2.SessionStatus.Value("SESSION_STATUS_" + session.status),
+        closed_reason=session_pb2.ClosedReason.Value("CLOSED_REASON_" + session.closed_reason)
+        if session.closed_reason
+        else session_pb2.CLOSED_REASON_UNSPECIFIED,
+        participants=[
+            session_pb2.Participant(
+                number=p.number, proxy_number=p.proxy_number, display_name=p.display_name
+            )
+            for p in session.participants
+        ],
+        ttl=duration(session.ttl_seconds),
+        expire_time=timestamp(session.expire_time),
+        metadata=session.metadata,
+        create_time=timestamp(session.created_at),
+        update_time=timestamp(session.updated_at),
+        last_interaction_time=timestamp(session.last_interaction_at),
+        close_time=timestamp(session.closed_at),
+    )
+
+
+def interaction_message(interaction: InteractionView) -> session_pb2.Interaction:
+    return session_pb2.Interaction(
+        name=names.interaction_name(interaction.session_id, interaction.id),
+        direction=session_pb2.Direction.Value("DIRECTION_" + interaction.direction),
+        sender_number=interaction.sender_number,
+        recipient_number=interaction.recipient_number,
+        proxy_number=interaction.proxy_number,
+        text=interaction.text,
+        status=session_pb2.InteractionStatus.Value("INTERACTION_STATUS_" + interaction.status),
+        failure_reason=interaction.failure_reason,
+        provider_message_ids=interaction.provider_message_ids,
+        create_time=timestamp(interaction.created_at),
+        update_time=timestamp(interaction.updated_at),
+    )

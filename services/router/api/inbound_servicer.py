@@ -1,0 +1,107 @@
+"""InboundService: proto <-> domain for what the gateway forwards from the provider."""
+
+from __future__ import annotations
+
+from numproxy.common.errors import Context, InvalidArgument
+from numproxy.common.numbers import normalize
+from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.router.inbound.message import IncomingSms, Outcome
+from numproxy.router.inbound.multipart import MAX_PARTS
+from numproxy.router.inbound.pipeline import InboundPipeline
+from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
+
+SERVICE_NAME = "numproxy.internal.v1.InboundService"
+# Column sizes of the dedupe and multipart keys.
+_MAX_ID = 64
+
+_OUTCOMES = {
+    Outcome.FORWARDED: inbound_pb2.INBOUND_OUTCOME_FORWARDED,
+    Outcome.DUPLICATE: inbound_pb2.INBOUND_OUTCOME_DUPLICATE,
+    Outcome.DROPPED: inbound_pb2.INBOUND_OUTCOME_DROPPED,
+    Outcome.REPLIED: inbound_pb2.INBOUND_OUTCOME_REPLIED,
+    Outcome.KEYWORD: inbound_pb2.INBOUND_OUTCOME_KEYWORD,
+    Outcome.PART_STORED: inbound_pb2.INBOUND_OUTCOME_PART_STORED,
+    Outcome.RECORDED: inbound_pb2.INBOUND_OUTCOME_RECORDED,
+}
+
+
+class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
+    def __init__(self, pipeline: InboundPipeline, receipts: ReceiptRecorder) -> None:
+        self._pipeline = pipeline
+        self._receipts = receipts
+
+    async def ReceiveSms(
+        self, request: inbound_pb2.ReceiveSmsRequest, context: Context
+    ) -> inbound_pb2.ReceiveSmsResponse:
+        result = await self._pipeline.receive(sms_from_proto(request))
+        return inbound_pb2.ReceiveSmsResponse(
+            outcome=_OUTCOMES[result.outcome],
+            session=f"sessions/{result.session_id}" if result.session_id else "",
+        )
+
+    async def ReceiveDeliveryReceipt(
+        self, request: inbound_pb2.ReceiveDeliveryReceiptRequest, context: Context
+    ) -> inbound_pb2.ReceiveDeliveryReceiptResponse:
+        if not request.message_id and not request.client_ref:
+            raise InvalidArgument(
+                "message_id or client_ref is required", reason="MISSING_MESSAGE_ID"
+            )
+        receipt = DeliveryReceipt(
+            message_id=request.message_id,
+            status=request.status,
+            error_code=request.error_code,
+            client_ref=request.client_ref,
+        )
+        matched = await self._receipts.record(receipt)
+        return inbound_pb2.ReceiveDeliveryReceiptResponse(matched=matched)
+
+
+def sms_from_proto(request: inbound_pb2.ReceiveSmsRequest) -> IncomingSms:
+    """The domain message, or InvalidArgument naming the bad field."""
+    if not request.message_id:
+        raise InvalidArgument(
+            "message_id is required", reason="MISSING_MESSAGE_ID", metadata={"field": "message_id"}
+        )
+    for field, value in (
+        ("message_id", request.message_id),
+        ("api_key", request.api_key),
+        ("concat_ref", request.concat_ref),
+    ):
+        if len(value) > _MAX_ID:
+            raise InvalidArgument(
+                f"{field} is longer than {_MAX_ID} characters",
+                reason="FIELD_TOO_LONG",
+                metadata={"field": field},
+            )
+    _check_concat(request)
+    return IncomingSms(
+        message_id=request.message_id,
+        api_key=request.api_key,
+        sender_number=normalize(request.from_number, field="from_number"),
+        proxy_number=normalize(request.to_number, field="to_number"),
+        text=request.text,
+        binary=request.type == inbound_pb2.MESSAGE_TYPE_BINARY,
+        concat_ref=request.concat_ref,
+        concat_total=request.concat_total,
+        concat_part=request.concat_part,
+    )
+
+
+def _check_concat(request: inbound_pb2.ReceiveSmsRequest) -> None:
+    """A multipart SMS has at most 255 parts (the concatenation header's one-byte count), and
+    a part number within the total. Absent fields (0) mean a plain SMS."""
+    total, part = request.concat_total, request.concat_part
+    if not request.concat_ref and not total and not part:
+        return
+    if not 0 <= total <= MAX_PARTS:
+        raise InvalidArgument(
+            f"concat_total must be 1-{MAX_PARTS}",
+            reason="INVALID_CONCAT",
+            metadata={"field": "concat_total"},
+        )
+    if not 0 <= part <= max(total, 1):
+        raise InvalidArgument(
+            "concat_part must be between 1 and concat_total",
+            reason="INVALID_CONCAT",
+            metadata={"field": "concat_part"},
+        )

@@ -1,0 +1,65 @@
+"""numproxy.v1.PoolService: proto <-> pools domain."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from numproxy.common.errors import Context
+from numproxy.router.api import convert
+from numproxy.router.sessions.pools import Pools, PoolSpec
+from numproxy.v1 import pool_pb2, pool_pb2_grpc
+
+
+class PoolServicer(pool_pb2_grpc.PoolServiceServicer):
+    def __init__(self, pools: Pools) -> None:
+        self._pools = pools
+
+    async def CreatePool(
+        self, request: pool_pb2.CreatePoolRequest, context: Context
+    ) -> pool_pb2.CreatePoolResponse:
+        spec = PoolSpec(
+            default_ttl=convert.optional_timedelta(request.pool, "default_ttl") or timedelta(),
+            default_lifetime=convert.optional_timedelta(request.pool, "default_lifetime")
+            or timedelta(),
+            out_of_session_policy=convert.policy_name(request.pool.out_of_session_policy),
+            out_of_session_reply=request.pool.out_of_session_reply,
+            reply_interval=convert.optional_timedelta(request.pool, "reply_interval"),
+        )
+        pool = await self._pools.create_pool(request.pool_id, spec)
+        return pool_pb2.CreatePoolResponse(pool=convert.pool_message(pool))
+
+    async def GetPool(
+        self, request: pool_pb2.GetPoolRequest, context: Context
+    ) -> pool_pb2.GetPoolResponse:
+        pool = await self._pools.get_pool(request.name)
+        return pool_pb2.GetPoolResponse(pool=convert.pool_message(pool))
+
+    async def ListPools(
+        self, request: pool_pb2.ListPoolsRequest, context: Context
+    ) -> pool_pb2.ListPoolsResponse:
+        page = await self._pools.list_pools(request.page_size, request.page_token)
+        return pool_pb2.ListPoolsResponse(
+            pools=[convert.pool_message(p) for p in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def AddNumbers(
+        self, request: pool_pb2.AddNumbersRequest, context: Context
+    ) -> pool_pb2.AddNumbersResponse:
+        numbers = await self._pools.add_numbers(request.pool, list(request.numbers))
+        return pool_pb2.AddNumbersResponse(numbers=[convert.number_message(n) for n in numbers])
+
+    async def RemoveNumber(
+        self, request: pool_pb2.RemoveNumberRequest, context: Context
+    ) -> pool_pb2.RemoveNumberResponse:
+        number = await self._pools.remove_number(request.pool, request.number)
+        return pool_pb2.RemoveNumberResponse(number=convert.number_message(number))
+
+    async def ListNumbers(
+        self, request: pool_pb2.ListNumbersRequest, context: Context
+    ) -> pool_pb2.ListNumbersResponse:
+        page = await self._pools.list_numbers(request.pool, request.page_size, request.page_token)
+        return pool_pb2.ListNumbersResponse(
+            numbers=[convert.number_message(n) for n in page.items],
+            next_page_token=page.next_page_token,
+        )

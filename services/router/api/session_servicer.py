@@ -1,0 +1,79 @@
+"""numproxy.v1.SessionService: proto <-> sessions domain."""
+
+from __future__ import annotations
+
+from numproxy.common.errors import Context
+from numproxy.router.api import convert
+from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec
+from numproxy.v1 import session_pb2, session_pb2_grpc
+
+
+class SessionServicer(session_pb2_grpc.SessionServiceServicer):
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def CreateSession(
+        self, request: session_pb2.CreateSessionRequest, context: Context
+    ) -> session_pb2.CreateSessionResponse:
+        spec = SessionSpec(
+            participants=[
+                ParticipantSpec(p.number, p.display_name, p.greeting) for p in request.participants
+            ],
+            pool=request.pool,
+            ttl=convert.optional_timedelta(request, "ttl"),
+            expire_time=convert.optional_datetime(request, "expire_time"),
+            metadata=dict(request.metadata),
+            request_id=request.request_id,
+        )
+        session = await self._sessions.create_session(spec)
+        return session_pb2.CreateSessionResponse(session=convert.session_message(session))
+
+    async def GetSession(
+        self, request: session_pb2.GetSessionRequest, context: Context
+    ) -> session_pb2.GetSessionResponse:
+        session = await self._sessions.get_session(request.name)
+        return session_pb2.GetSessionResponse(session=convert.session_message(session))
+
+    async def ListSessions(
+        self, request: session_pb2.ListSessionsRequest, context: Context
+    ) -> session_pb2.ListSessionsResponse:
+        page = await self._sessions.list_sessions(
+            size=request.page_size,
+            token=request.page_token,
+            participant_number=request.participant_number,
+            status=convert.session_status_name(request.status),
+            pool=request.pool,
+        )
+        return session_pb2.ListSessionsResponse(
+            sessions=[convert.session_message(s) for s in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateSession(
+        self, request: session_pb2.UpdateSessionRequest, context: Context
+    ) -> session_pb2.UpdateSessionResponse:
+        session = await self._sessions.update_session(
+            request.session.name,
+            list(request.update_mask.paths),
+            ttl=convert.optional_timedelta(request.session, "ttl"),
+            expire_time=convert.optional_datetime(request.session, "expire_time"),
+            status=convert.session_status_name(request.session.status),
+        )
+        return session_pb2.UpdateSessionResponse(session=convert.session_message(session))
+
+    async def DeleteSession(
+        self, request: session_pb2.DeleteSessionRequest, context: Context
+    ) -> session_pb2.DeleteSessionResponse:
+        await self._sessions.delete_session(request.name)
+        return session_pb2.DeleteSessionResponse()
+
+    async def ListInteractions(
+        self, request: session_pb2.ListInteractionsRequest, context: Context
+    ) -> session_pb2.ListInteractionsResponse:
+        page = await self._sessions.list_interactions(
+            request.parent, request.page_size, request.page_token
+        )
+        return session_pb2.ListInteractionsResponse(
+            interactions=[convert.interaction_message(i) for i in page.items],
+            next_page_token=page.next_page_token,
+        )

@@ -1,1 +1,0 @@
-"""The router's database: models, engine, repository helpers."""

@@ -1,0 +1,135 @@
+"""A batch in the inbound pipeline: its messages, what each stage found, what it will write.
+
+Stages read and fill this; the pipeline writes what they collected (interaction rows, session
+activity) in one go at the end, inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from numproxy.router.inbound.message import (
+    Inbound,
+    InboundResult,
+    IncomingSms,
+    Outcome,
+    TimedOutGroup,
+)
+from numproxy.router.settings import RouterSettings
+from numproxy.router.store import queries, rows
+from numproxy.router.store.queries import Activity, Close, PoolPolicy
+from numproxy.router.store.rows import Row
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """The live session a message's sender has on the proxy number texted."""
+
+    session_id: str
+    status: str
+    ttl_seconds: int
+    # (real number, proxy number) of every other active participant, in position order.
+    partners: tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class Item:
+    """One message on its way through the stages; ``result`` set once decided."""
+
+    source: Inbound
+    sender: str
+    proxy: str
+    text: str
+    binary: bool
+    note: str = ""
+    result: InboundResult | None = None
+    live: LiveSession | None = None
+    pool: PoolPolicy | None = None
+
+    @classmethod
+    def of(cls, source: Inbound) -> Item:
+        if isinstance(source, TimedOutGroup):
+            return cls(source, source.sender_number, source.proxy_number, "", binary=False)
+        return cls(source, source.sender_number, source.proxy_number, source.text, source.binary)
+
+    @property
+    def sms(self) -> IncomingSms | None:
+        return self.source if isinstance(self.source, IncomingSms) else None
+
+
+@dataclass(slots=True)
+class Batch:
+    conn: AsyncConnection
+    settings: RouterSettings
+    now: datetime
+    items: list[Item]
+    # Interaction rows to insert (inbound and outbound, in the order written), and the
+    # outbound ones among them (the outbox entries).
+    interactions: list[Row] = field(default_factory=list)
+    outbound: list[Row] = field(default_factory=list)
+    activity: dict[str, Activity] = field(default_factory=dict)
+    # Sessions closed by this batch, by the index of the item that closed them.
+    closed_by: dict[str, int] = field(default_factory=dict)
+
+    def pending(self) -> list[Item]:
+        return [item for item in self.items if item.result is None]
+
+    def decide(
+        self, item: Item, outcome: Outcome, session_id: str | None = None, queued: int = 0
+    ) -> None:
+        item.result = InboundResult(outcome, session_id, queued)
+
+    def record_inbound(self, item: Item, session: LiveSession, note: str) -> str:
+        """The item's inbound interaction in ``session`` (and the session's activity); its id."""
+        row = rows.inbound(
+            now=self.now,
+            session_id=session.session_id,
+            sender=item.sender,
+            proxy=item.proxy,
+            text=item.text,
+            note=note,
+        )
+        self.interactions.append(row)
+        self.activity.setdefault(
+            session.session_id,
+            Activity(session.session_id, session.status, session.ttl_seconds),
+        )
+        return str(row["id"])
+
+    def queue_outbound(
+        self,
+        *,
+        proxy_number: str,
+        recipient_number: str,
+        text: str,
+        session_id: str | None = None,
+        sender_number: str = "",
+        cause_id: str | None = None,
+    ) -> None:
+        row = rows.outbound(
+            now=self.now,
+            proxy_number=proxy_number,
+            recipient_number=recipient_number,
+            text=text,
+            session_id=session_id,
+            sender_number=sender_number,
+            cause_id=cause_id,
+        )
+        self.interactions.append(row)
+        self.outbound.append(row)
+
+    async def close(self, item_index: int, closes: list[Close]) -> None:
+        """Close sessions now (in the batch's transaction), remembering which item did."""
+        await queries.close_sessions(self.conn, closes, self.now)
+        for close in closes:
+            self.closed_by.setdefault(close.session_id, item_index)
+            self.activity.pop(close.session_id, None)
+
+    def is_open_for(self, index: int, session_id: str) -> bool:
+        """Whether the session is still open for the item at ``index`` (no earlier item of
+        this batch closed it)."""
+        closer = self.closed_by.get(session_id)
+        return closer is None or closer > index

@@ -1,0 +1,36 @@
+"""Stage: fan-out. A message in a live session is recorded as the session's inbound
+interaction and queued once per other active participant, each copy sent **from that
+participant's own proxy number**. A binary message is recorded, not forwarded.
+"""
+
+from __future__ import annotations
+
+from numproxy.router.inbound.batch import Batch
+from numproxy.router.inbound.message import Outcome
+
+BINARY_NOTE = "binary: not forwarded"
+
+
+async def fan_out(batch: Batch) -> None:
+    for index, item in enumerate(batch.items):
+        live = item.live
+        if item.result is not None or live is None:
+            continue
+        if not batch.is_open_for(index, live.session_id):
+            # Closed by an earlier message of this batch (a STOP): the policy stage ran for it.
+            continue
+        if item.binary:
+            batch.record_inbound(item, live, BINARY_NOTE)
+            batch.decide(item, Outcome.RECORDED, live.session_id)
+            continue
+        inbound_id = batch.record_inbound(item, live, item.note)
+        for partner, partner_proxy in live.partners:
+            batch.queue_outbound(
+                proxy_number=partner_proxy,
+                recipient_number=partner,
+                text=item.text,
+                session_id=live.session_id,
+                sender_number=item.sender,
+                cause_id=inbound_id,
+            )
+        batch.decide(item, Outcome.FORWARDED, live.session_id, len(live.partners))

@@ -1,0 +1,54 @@
+"""Stages: the sender's live session on the proxy number texted (locked), and the pool of the
+number for messages without one.
+
+The lookup runs before reassembly and keywords because it needs only (sender, proxy number):
+one locking query for the whole batch, whatever its messages turn out to be, tells which
+messages need their pool read at all (none, on the busy path). A session found past its
+expiry is closed here, as of the moment it ran out, and the message treated as out of session.
+"""
+
+from __future__ import annotations
+
+from numproxy.router.inbound.batch import Batch, LiveSession
+from numproxy.router.inbound.message import Outcome
+from numproxy.router.store import expiry, queries
+from numproxy.router.store.queries import Close
+
+
+async def find_sessions(batch: Batch) -> None:
+    items = batch.pending()
+    found = await queries.find_sessions(batch.conn, ((i.sender, i.proxy) for i in items))
+    rows_by_pair: dict[tuple[str, str], list[queries.LiveRow]] = {}
+    for row in found:
+        rows_by_pair.setdefault((row.sender, row.proxy), []).append(row)
+    live: dict[tuple[str, str], LiveSession] = {}
+    closes: list[Close] = []
+    for pair, group in rows_by_pair.items():
+        first = group[0]
+        over = expiry.ran_out(first.status, first.expires_at, first.idle_expires_at, batch.now)
+        if over is not None:
+            closes.append(Close(first.session_id, over.reason, over.at))
+            continue
+        partners = tuple(
+            (row.partner, row.partner_proxy)
+            for row in group
+            if row.partner is not None and row.partner_proxy is not None
+        )
+        live[pair] = LiveSession(first.session_id, first.status, first.ttl_seconds, partners)
+    await queries.close_sessions(batch.conn, closes, batch.now)
+    for item in items:
+        item.live = live.get((item.sender, item.proxy))
+
+
+async def find_pools(batch: Batch) -> None:
+    """Messages without a live session: the pool's policy decides; a message to a number that
+    is not one of ours is dropped at once. (A timed-out multipart group still goes on to have
+    its parts taken, so housekeeping does not find it again.)"""
+    without = [item for item in batch.pending() if item.live is None]
+    if not without:
+        return
+    pools = await queries.pools_of(batch.conn, (item.proxy for item in without))
+    for item in without:
+        item.pool = pools.get(item.proxy)
+        if item.pool is None and item.sms is not None:
+            batch.decide(item, Outcome.DROPPED)

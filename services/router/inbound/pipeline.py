@@ -1,0 +1,147 @@
+"""The inbound pipeline: every inbound SMS runs the same stages, a lone message as a batch of one.
+
+    dedupe -> session lookup (locked) -> pool of the number -> multipart reassembly
+    -> keywords -> out-of-session policy -> fan-out to the outbox -> write -> commit -> hand-off
+
+Concurrent calls share a transaction (group commit, store/group_commit.py): one transaction
+per batch, a constant number of statements per batch on the busy path (dedupe, lookup, the
+interaction rows, the session activity). Each caller is answered only after the commit
+holding its message. With a hand-off (the dispatcher), the outbound rows it has room for are
+written already leased to this process and handed to it in memory after the commit, so they
+are sent without a claim; the others are written due now and claimed by its loop. A crash
+between commit and send leaves leased rows that any replica sends once the lease ran out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from numproxy.common.numbers import mask
+from numproxy.router.clock import Clock
+from numproxy.router.inbound.batch import Batch, Item
+from numproxy.router.inbound.dedupe import dedupe
+from numproxy.router.inbound.fanout import fan_out
+from numproxy.router.inbound.keywords import answer_keywords
+from numproxy.router.inbound.lookup import find_pools, find_sessions
+from numproxy.router.inbound.message import Inbound, InboundResult, TimedOutGroup
+from numproxy.router.inbound.multipart import reassemble
+from numproxy.router.inbound.policy import out_of_session
+from numproxy.router.settings import RouterSettings
+from numproxy.router.store import queries, rows
+from numproxy.router.store.group_commit import GroupCommit
+from numproxy.router.store.queries import Claimed
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[[Batch], Awaitable[None]]
+
+STAGES: tuple[Stage, ...] = (
+    dedupe,
+    find_sessions,
+    find_pools,
+    reassemble,
+    answer_keywords,
+    out_of_session,
+    fan_out,
+)
+
+
+class Handoff(Protocol):
+    """Takes committed outbound rows in memory (the dispatcher): room is reserved before the
+    commit, the rows submitted after it, or the room released if the transaction failed."""
+
+    def reserve(self, count: int) -> int: ...
+
+    def release(self, count: int) -> None: ...
+
+    async def submit(self, rows: Iterable[Claimed]) -> None: ...
+
+    def notify(self) -> None: ...
+
+
+class InboundPipeline:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: RouterSettings,
+        clock: Clock,
+        handoff: Handoff,
+        *,
+        concurrency: int,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._clock = clock
+        self._handoff = handoff
+        self._batches: GroupCommit[Inbound, InboundResult] = GroupCommit(
+            self._write,
+            batch_max=settings.inbound_batch_max,
+            concurrency=concurrency,
+            name="inbound-batch",
+        )
+
+    async def receive(self, message: Inbound) -> InboundResult:
+        """Route ``message``; returns once its effects are committed."""
+        return await self._batches.submit(message)
+
+    async def _write(self, messages: Sequence[Inbound]) -> list[InboundResult]:
+        now = self._clock.now()
+        items = [Item.of(message) for message in messages]
+        reserved = 0
+        sends: list[Claimed] = []
+        try:
+            async with self._engine.begin() as conn:
+                batch = Batch(conn, self._settings, now, items)
+                for stage in STAGES:
+                    await stage(batch)
+                if batch.outbound:
+                    reserved = self._handoff.reserve(len(batch.outbound))
+                    lease = rows.lease(now, self._settings.dispatch_lease)
+                    for row in batch.outbound[:reserved]:
+                        rows.leased(row, lease)
+                        sends.append(_claimed(row))
+                await queries.insert_interactions(conn, batch.interactions)
+                await queries.record_activity(conn, list(batch.activity.values()), now)
+        except BaseException:
+            self._handoff.release(reserved)
+            raise
+        results = [_result(item) for item in items]
+        for item, result in zip(items, results, strict=True):
+            _log(item, result)
+        if len(batch.outbound) > len(sends):
+            self._handoff.notify()  # rows written due now, for the dispatcher's loop
+        if sends:
+            await self._handoff.submit(sends)
+        return results
+
+
+def _claimed(row: rows.Row) -> Claimed:
+    return Claimed(row["id"], row["proxy_number"], row["recipient_number"], row["text"])
+
+
+def _result(item: Item) -> InboundResult:
+    assert item.result is not None, "every stage path decides an outcome"
+    return item.result
+
+
+def _log(item: Item, result: InboundResult) -> None:
+    if isinstance(item.source, TimedOutGroup):
+        log.info(
+            "multipart from %s to %s timed out (%s): %s",
+            mask(item.sender),
+            mask(item.proxy),
+            item.note,
+            result.outcome.value,
+        )
+        return
+    log.info(
+        "inbound %s from %s to %s: %s",
+        item.source.message_id,
+        mask(item.sender),
+        mask(item.proxy),
+        result.outcome.value,
+    )

@@ -1,0 +1,1 @@
+"""The outbox: dispatching queued outbound rows, recording send results, delivery receipts."""

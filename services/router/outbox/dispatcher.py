@@ -1,0 +1,229 @@
+"""The outbox dispatcher: sends due QUEUED outbound rows through the sender.
+
+Claiming is one statement that pushes the rows' ``next_attempt_at`` forward by a lease (and
+counts the attempt); on PostgreSQL its row selection uses ``FOR UPDATE SKIP LOCKED`` so
+replicas share the work without sending a row twice. A process that dies mid-send leaves the
+row to be retried when the lease runs out; the row id is the sender's idempotency key, so the
+provider is not called twice for it. ``notify()`` wakes the loop right after a commit that
+queued rows; a poll every ``dispatch_interval`` covers retries and crash recovery.
+
+Fast path (no claim): a writer that knows it will hand rows to this dispatcher first
+``reserve()``s room, writes those rows already leased (``store.rows.leased``: the lease and
+the attempt a claim would have set), and after its commit ``submit()``s them; they are sent at
+once, or as soon as a send slot is free. Room is bounded (``dispatch_concurrency`` sends plus
+``dispatch_queue_max`` waiting); rows that find no room are written unleased and claimed by the
+loop as before. If the process dies between the commit and the send, the lease runs out and any
+replica's loop claims the rows; the sender's idempotency key covers a send that did happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import deque
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import cast
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.router.clock import Clock
+from numproxy.router.outbox.results import ResultRecorder
+from numproxy.router.outbox.retry import Failed, RetryPolicy, SendResult, Sent
+from numproxy.router.settings import RouterSettings
+from numproxy.router.store import queries
+from numproxy.router.store.dialect import database_unavailable
+from numproxy.router.store.queries import Claimed
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sender_stub: sender_pb2_grpc.SenderServiceStub,
+        recorder: ResultRecorder,
+        policy: RetryPolicy,
+        settings: RouterSettings,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._recorder = recorder
+        self._policy = policy
+        # Built on a grpc.aio channel, the stub's calls are awaitable.
+        self._stub = cast("sender_pb2_grpc.SenderServiceAsyncStub", sender_stub)
+        self._settings = settings
+        self._clock = clock
+        self._wake = asyncio.Event()
+        # Rows may be due beyond what the loop last claimed (notify(), or a full claim): a
+        # freed send slot wakes the loop only then, not after every send.
+        self._more = False
+        self._loop_turn = False
+        self._stopping = False
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Fast path: rows submitted in memory waiting for a send slot, and room promised to
+        # writers whose transaction has not committed yet.
+        self._waiting: deque[Claimed] = deque()
+        self._reserved = 0
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
+
+    def notify(self) -> None:
+        """Rows were queued and committed: dispatch now rather than at the next poll."""
+        self._more = True
+        self._wake.set()
+
+    def reserve(self, count: int) -> int:
+        """Room for up to ``count`` pre-leased rows a writer is about to commit; how many it
+        may lease (the others it writes unleased, for the loop). Each granted row is then
+        ``submit()``ted after the commit or ``release()``d if the transaction failed."""
+        if self._stopping or count <= 0:
+            return 0
+        room = (
+            self._settings.dispatch_concurrency
+            + self._settings.dispatch_queue_max
+            - len(self._inflight)
+            - len(self._waiting)
+            - self._reserved
+        )
+        granted = max(0, min(count, room))
+        self._reserved += granted
+        return granted
+
+    def release(self, count: int) -> None:
+        """Give back room reserved for rows that were not committed."""
+        self._reserved = max(0, self._reserved - count)
+
+    async def submit(self, rows: Iterable[Claimed]) -> None:
+        """Send committed pre-leased rows (their room was reserved) without claiming them."""
+        rows = list(rows)
+        self.release(len(rows))
+        if self._stopping:
+            # Too late to start sends: clear their lease so another replica sends them now.
+            await self._hand_back([row.id for row in rows])
+            return
+        self._waiting.extend(rows)
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self._waiting and len(self._inflight) < self._settings.dispatch_concurrency:
+            self._start(self._waiting.popleft())
+
+    def _start(self, row: Claimed) -> None:
+        task = asyncio.create_task(self._send(row), name=f"send-{row.id}")
+        self._inflight[row.id] = task
+        task.add_done_callback(functools.partial(self._finished, row.id))
+
+    def _free(self) -> int:
+        """Send slots the loop may claim rows for (rows handed over wait for slots too: they
+        share the freed slots with the loop, see _finished)."""
+        return self._settings.dispatch_concurrency - len(self._inflight)
+
+    async def stop(self) -> None:
+        """Stop claiming; let in-flight sends finish within the grace, hand back the rest."""
+        self._stopping = True
+        self._wake.set()
+        waiting = [row.id for row in self._waiting]
+        self._waiting.clear()
+        if waiting:
+            await self._hand_back(waiting)
+        if self._loop_task is not None:
+            await self._loop_task
+            self._loop_task = None
+        pending = dict(self._inflight)
+        if pending:
+            await asyncio.wait(pending.values(), timeout=self._settings.shutdown_grace)
+        unfinished = [row_id for row_id, task in pending.items() if not task.done()]
+        for row_id in unfinished:
+            self._inflight[row_id].cancel()
+        for task in pending.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if unfinished:
+            await self._hand_back(unfinished)
+
+    async def dispatch_once(self) -> int:
+        """Claim and send what is due now (up to the free concurrency); rows started."""
+        free = self._free()
+        if free <= 0:
+            return 0
+        claimed = await self._claim(free)
+        for row in claimed:
+            self._start(row)
+        return len(claimed)
+
+    def _finished(self, row_id: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(row_id, None)
+        # A freed slot goes to a row handed over in memory or, when rows are due in the
+        # database (written unleased because the room was full, retries), to the loop; turn
+        # about while both wait, so neither starves the other.
+        self._loop_turn = not self._loop_turn
+        if self._waiting and not self._stopping and not (self._more and self._loop_turn):
+            self._start_waiting()
+        elif self._more or self._stopping:
+            self._wake.set()
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = self._free()
+            if free > 0:
+                self._more = False  # set again by a notify() during the claim
+            try:
+                started = await self.dispatch_once()
+            except Exception as exc:
+                if database_unavailable(exc):  # polled again; readiness reports it too
+                    log.warning("claiming outbound messages failed: database unavailable")
+                else:
+                    log.exception("claiming outbound messages failed")
+                started = 0
+            if free > 0 and started == free:
+                self._more = True
+                if not self._stopping:
+                    continue  # a full batch: more may be due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_interval)
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        now = self._clock.now()
+        lease_until = now + timedelta(seconds=self._settings.dispatch_lease)
+        async with self._engine.begin() as conn:
+            return await queries.claim_due(conn, now, limit, lease_until)
+
+    async def _send(self, row: Claimed) -> None:
+        request = sender_pb2.SendSmsRequest(
+            from_number=row.proxy_number,
+            to_number=row.recipient_number,
+            text=row.text,
+            idempotency_key=row.id,
+        )
+        result: SendResult
+        try:
+            reply = await self._stub.SendSms(request, timeout=self._settings.send_timeout)
+            result = Sent(tuple(reply.message_ids))
+        except grpc.aio.AioRpcError as exc:
+            result = self._policy.classify(exc)
+        except Exception as exc:  # e.g. the channel was closed: try again later
+            result = Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)
+        try:
+            # Shielded: a send cancelled at shutdown still has its result written.
+            await asyncio.shield(self._recorder.record(row.id, result))
+        except Exception:
+            # The lease runs out and the row is sent again under the same idempotency key.
+            log.exception("recording the send result of outbound %s failed", row.id)
+
+    async def _hand_back(self, row_ids: list[str]) -> None:
+        """Release the lease of rows whose send was interrupted, for another replica."""
+        try:
+            async with self._engine.begin() as conn:
+                await queries.hand_back(conn, row_ids, self._clock.now())
+        except Exception:
+            log.exception("handing back %d outbound message(s) failed", len(row_ids))

@@ -1,0 +1,92 @@
+"""Recording send results on their outbound rows. Results arriving together share one
+transaction (group commit): two statements per batch, a locking read and one update.
+
+A result applies only to a row still QUEUED: one settled meanwhile (its lease ran out and
+another attempt finished) is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from numproxy.common.numbers import mask
+from numproxy.router.clock import Clock
+from numproxy.router.outbox.receipts import settle
+from numproxy.router.outbox.retry import RetryPolicy, SendResult, Sent
+from numproxy.router.store import queries
+from numproxy.router.store.group_commit import GroupCommit
+from numproxy.router.store.queries import OutboundState
+from numproxy.router.store.states import MessageStatus
+
+log = logging.getLogger(__name__)
+
+# Send results recorded in one transaction at most.
+RECORD_BATCH = 100
+
+
+class ResultRecorder:
+    def __init__(self, engine: AsyncEngine, clock: Clock, policy: RetryPolicy) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._policy = policy
+        # One batch at a time: results come in spread out, and their rows are each written once.
+        self._batches: GroupCommit[tuple[str, SendResult], None] = GroupCommit(
+            self._write, batch_max=RECORD_BATCH, concurrency=1, name="record-sends"
+        )
+
+    async def record(self, row_id: str, result: SendResult) -> None:
+        """Record one send result; returns once committed."""
+        await self._batches.submit((row_id, result))
+
+    async def _write(self, results: Sequence[tuple[str, SendResult]]) -> list[None]:
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            states = await queries.load_outbound(conn, (row_id for row_id, _ in results))
+            changed: list[OutboundState] = []
+            for row_id, result in results:
+                state = states.get(row_id)
+                if state is None or state.status != MessageStatus.QUEUED:
+                    continue
+                self._apply(state, result, now)
+                changed.append(state)
+            await queries.save_outbound(conn, changed, now)
+        return [None] * len(results)
+
+    def _apply(self, row: OutboundState, result: SendResult, now: datetime) -> None:
+        """One send result on its (locked, still QUEUED) row."""
+        if isinstance(result, Sent):
+            row.status = MessageStatus.SENT
+            row.provider_message_ids = list(result.message_ids)
+            row.next_attempt_at = None
+            row.failure_reason = ""
+            settle(row)
+            log.info("outbound %s to %s sent", row.id, mask(row.recipient_number))
+        elif result.retryable and not self._policy.exhausted(row.attempts, row.created_at, now):
+            row.next_attempt_at = self._policy.next_attempt(row.attempts, now)
+            log.warning(
+                "outbound %s to %s: attempt %d failed (%s); retrying at %s",
+                row.id,
+                mask(row.recipient_number),
+                row.attempts,
+                result.reason,
+                row.next_attempt_at.isoformat(),
+            )
+        else:
+            row.status = MessageStatus.FAILED
+            row.next_attempt_at = None
+            row.failure_reason = (
+                f"{result.reason} (gave up after {row.attempts} attempts)"
+                if result.retryable
+                else result.reason
+            )
+            log.warning(
+                "outbound %s to %s failed after %d attempt(s): %s",
+                row.id,
+                mask(row.recipient_number),
+                row.attempts,
+                result.reason,
+            )

@@ -1,0 +1,1 @@
+"""Sessions and pools: allocation by the core rule, lifecycle, the sweeper."""

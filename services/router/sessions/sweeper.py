@@ -1,0 +1,82 @@
+"""The sweeper: closes sessions whose idle TTL or absolute expiry has passed.
+
+Lookups already treat such sessions as closed; sweeping writes it down and frees their proxy
+numbers for other sessions of the same real numbers. On PostgreSQL, replicas share the work
+(``FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from numproxy.router.clock import Clock
+from numproxy.router.sessions.lifecycle import close_if_ran_out
+from numproxy.router.store.dialect import is_retryable
+from numproxy.router.store.expiry import ran_out_ids_sql
+from numproxy.router.store.models import Session
+from numproxy.router.store.transactions import SessionFactory, writing
+
+log = logging.getLogger(__name__)
+
+
+class Sweeper:
+    def __init__(
+        self, factory: SessionFactory, clock: Clock, interval: float, batch_size: int = 500
+    ) -> None:
+        self._factory = factory
+        self._clock = clock
+        self._interval = interval
+        self._batch_size = batch_size
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep(self) -> int:
+        """Close every session that has run out by now; returns how many this call closed."""
+        total = 0
+        while True:
+            closed, full_batch = await self._sweep_batch(self._clock.now())
+            total += closed
+            if not full_batch:
+                return total
+
+    async def _sweep_batch(self, now: datetime) -> tuple[int, bool]:
+        due = ran_out_ids_sql(now).subquery()
+        query = (
+            select(Session)
+            .where(Session.id.in_(select(due.c.id).limit(self._batch_size)))
+            .with_for_update(skip_locked=True)
+        )
+        async with writing(self._factory) as db:
+            sessions = (await db.scalars(query)).all()
+            closed = sum(close_if_ran_out(session, now) for session in sessions)
+        if closed:
+            log.info("sweeper closed %d expired sessions", closed)
+        return closed, closed == self._batch_size
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="session-sweeper")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.sweep()
+            except DBAPIError as exc:
+                level = logging.INFO if is_retryable(exc) else logging.WARNING
+                log.log(level, "sweep failed, next one in %.1fs: %s", self._interval, exc.orig)
+            except Exception:
+                log.exception("sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)

@@ -1,0 +1,584 @@
+"""The router's SQL: every statement of the inbound pipeline, the outbox and housekeeping.
+
+All run on a Core connection inside the caller's transaction, a constant number per batch
+(not per message). Statements built once at import are compiled once and then served from
+SQLAlchemy's statement cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Executable,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from numproxy.router.clock import as_utc
+from numproxy.router.store import dialect
+from numproxy.router.store.expiry import NOT_CLOSED
+from numproxy.router.store.models import (
+    InboundMessage,
+    Interaction,
+    MessagePart,
+    OptOut,
+    Participant,
+    Pool,
+    ProxyNumber,
+    ReplyLog,
+    Session,
+)
+from numproxy.router.store.rows import Row
+from numproxy.router.store.states import CloseReason, Direction, MessageStatus, SessionStatus
+
+Pair = tuple[str, str]
+GroupKey = tuple[str, str, str]  # (sender, proxy number, concat-ref)
+
+_INBOUND_MESSAGE = InboundMessage.__table__
+_MESSAGE_PART = MessagePart.__table__
+_OPT_OUT = OptOut.__table__
+_REPLY_LOG = ReplyLog.__table__
+
+
+# --- dedupe ---------------------------------------------------------------------------------
+
+
+async def insert_message_ids(conn: AsyncConnection, rows: Sequence[Row]) -> set[Pair]:
+    """Insert provider message ids; the (api_key, message_id) keys that were new. Sorted, so
+    concurrent batches holding the same ids wait on each other in one order."""
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda r: (r["api_key"], r["message_id"]))
+    statement = dialect.insert_ignoring_conflicts(_INBOUND_MESSAGE, conn).returning(  # type: ignore[arg-type]
+        _INBOUND_MESSAGE.c.api_key, _INBOUND_MESSAGE.c.message_id
+    )
+    return {(row[0], row[1]) for row in await conn.execute(statement, ordered)}
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRow:
+    """A session found for (sender, proxy number), with one other participant (or none)."""
+
+    sender: str
+    proxy: str
+    session_id: str
+    status: str
+    ttl_seconds: int
+    expires_at: datetime | None
+    idle_expires_at: datetime | None
+    partner: str | None
+    partner_proxy: str | None
+
+
+def _live_query() -> Executable:
+    author = aliased(Participant)
+    author_number = aliased(ProxyNumber)
+    other = aliased(Participant)
+    other_number = aliased(ProxyNumber)
+    return (
+        select(
+            author.number,
+            author_number.number,
+            Session.id,
+            Session.status,
+            Session.ttl_seconds,
+            Session.expires_at,
+            Session.idle_expires_at,
+            other.number,
+            other_number.number,
+        )
+        .select_from(author)
+        .join(author_number, author.proxy_number_id == author_number.id)
+        .join(Session, Session.id == author.session_id)
+        .outerjoin(
+            other,
+            and_(other.session_id == Session.id, other.id != author.id, other.active.is_(True)),
+        )
+        .outerjoin(other_number, other.proxy_number_id == other_number.id)
+        .where(
+            author.active.is_(True),
+            NOT_CLOSED,
+            author.number.in_(bindparam("senders", expanding=True)),
+            tuple_(author.number, author_number.number).in_(bindparam("pairs", expanding=True)),
+        )
+        .order_by(Session.id, other.position)
+        # Locked in id order, so concurrent batches cannot deadlock on each other; NO KEY
+        # UPDATE: the interactions inserted next only need the key to stay.
+        .with_for_update(of=Session, key_share=True)
+    )
+
+
+_LIVE = _live_query()
+
+
+async def find_sessions(conn: AsyncConnection, pairs: Iterable[Pair]) -> list[LiveRow]:
+    """The unclosed session of each (sender, proxy number) texted, rows locked (PostgreSQL).
+    By the core rule there is at most one per pair; expiry is the caller's to judge."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return []
+    rows = await conn.execute(
+        _LIVE, {"senders": sorted({sender for sender, _ in wanted}), "pairs": wanted}
+    )
+    return [LiveRow(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    session_id: str
+    reason: CloseReason
+    at: datetime
+
+
+def closed_values(reason: CloseReason, at: datetime, now: datetime) -> dict[str, Any]:
+    """The session columns a close sets (its participants are deactivated with it)."""
+    return {
+        "status": SessionStatus.CLOSED,
+        "closed_reason": reason,
+        "closed_at": at,
+        "updated_at": now,
+    }
+
+
+_CLOSE = (
+    update(Session)
+    .where(Session.id == bindparam("b_id"), NOT_CLOSED)
+    .values(
+        status=bindparam("b_status"),
+        closed_reason=bindparam("b_reason"),
+        closed_at=bindparam("b_at"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_DEACTIVATE = (
+    update(Participant)
+    .where(Participant.session_id.in_(bindparam("ids", expanding=True)), Participant.active)
+    .values(active=False)
+)
+
+
+async def close_sessions(conn: AsyncConnection, closes: Sequence[Close], now: datetime) -> None:
+    """Close sessions and free their participants' proxy numbers (the core rule's index)."""
+    if not closes:
+        return
+    params = []
+    for close in closes:
+        values = closed_values(close.reason, close.at, now)
+        params.append(
+            {
+                "b_id": close.session_id,
+                "b_status": values["status"],
+                "b_reason": values["closed_reason"],
+                "b_at": values["closed_at"],
+                "b_now": values["updated_at"],
+            }
+        )
+    await conn.execute(_CLOSE, params)
+    await conn.execute(_DEACTIVATE, {"ids": [close.session_id for close in closes]})
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """An interaction happened in a session: IN_PROGRESS, and the idle TTL counts from now."""
+
+    session_id: str
+    status: str
+    ttl_seconds: int
+
+
+def activity_values(status: str, ttl_seconds: int, now: datetime) -> dict[str, Any]:
+    return {
+        "status": SessionStatus.IN_PROGRESS if status == SessionStatus.OPEN else status,
+        "last_interaction_at": now,
+        "updated_at": now,
+        "idle_expires_at": now + timedelta(seconds=ttl_seconds) if ttl_seconds > 0 else None,
+    }
+
+
+_ACTIVITY = (
+    update(Session)
+    .where(Session.id == bindparam("b_id"), NOT_CLOSED)
+    .values(
+        status=bindparam("b_status"),
+        last_interaction_at=bindparam("b_last"),
+        updated_at=bindparam("b_updated"),
+        idle_expires_at=bindparam("b_idle"),
+    )
+)
+
+
+async def record_activity(
+    conn: AsyncConnection, sessions: Sequence[Activity], now: datetime
+) -> None:
+    if not sessions:
+        return
+    params = []
+    for session in sessions:
+        values = activity_values(session.status, session.ttl_seconds, now)
+        params.append(
+            {
+                "b_id": session.session_id,
+                "b_status": values["status"],
+                "b_last": values["last_interaction_at"],
+                "b_updated": values["updated_at"],
+                "b_idle": values["idle_expires_at"],
+            }
+        )
+    await conn.execute(_ACTIVITY, params)
+
+
+# --- pools, opt-outs, replies ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPolicy:
+    """What the pipeline needs of the pool owning a proxy number."""
+
+    out_of_session_policy: str
+    out_of_session_reply: str
+    reply_interval_seconds: int
+
+
+_POOLS_OF = (
+    select(
+        ProxyNumber.number,
+        Pool.out_of_session_policy,
+        Pool.out_of_session_reply,
+        Pool.reply_interval_seconds,
+    )
+    .join(Pool, Pool.id == ProxyNumber.pool_id)
+    .where(ProxyNumber.number.in_(bindparam("numbers", expanding=True)))
+)
+
+
+async def pools_of(conn: AsyncConnection, numbers: Iterable[str]) -> dict[str, PoolPolicy]:
+    """The pool policy of each of ``numbers`` that is one of our proxy numbers."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    rows = await conn.execute(_POOLS_OF, {"numbers": wanted})
+    return {row[0]: PoolPolicy(row[1], row[2], row[3]) for row in rows}
+
+
+async def opted_out(conn: AsyncConnection, pairs: Iterable[Pair]) -> set[Pair]:
+    """Which (number, proxy number) pairs sent a stop keyword and did not start again."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return set()
+    rows = await conn.execute(
+        select(OptOut.number, OptOut.proxy_number).where(
+            tuple_(OptOut.number, OptOut.proxy_number).in_(wanted)
+        )
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
+async def opt_out(conn: AsyncConnection, row: Row) -> bool:
+    """Record an opt-out; False when it already existed."""
+    return await dialect.insert_ignore(conn, _OPT_OUT, row)  # type: ignore[arg-type]
+
+
+async def opt_in(conn: AsyncConnection, number: str, proxy: str) -> None:
+    await conn.execute(delete(OptOut).where(OptOut.number == number, OptOut.proxy_number == proxy))
+
+
+async def claim_reply_slots(
+    conn: AsyncConnection, rows: Sequence[Row], cutoff: datetime
+) -> set[Pair]:
+    """Log an automatic reply to each (sender, proxy number) of ``rows`` unless one went
+    there after ``cutoff``; the pairs that may be answered now. One statement: the row lock
+    of the upsert makes a concurrent claim wait and then see this one."""
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda r: (r["sender_number"], r["proxy_number"]))
+    base = dialect.upsert(_REPLY_LOG, conn)  # type: ignore[arg-type]
+    statement = (
+        base.values(ordered)
+        .on_conflict_do_update(
+            index_elements=[_REPLY_LOG.c.sender_number, _REPLY_LOG.c.proxy_number],
+            set_={"last_reply_at": base.excluded.last_reply_at},
+            where=_REPLY_LOG.c.last_reply_at <= cutoff,
+        )
+        .returning(_REPLY_LOG.c.sender_number, _REPLY_LOG.c.proxy_number)
+    )
+    return {(row[0], row[1]) for row in await conn.execute(statement)}
+
+
+# --- multipart ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StoredPart:
+    part: int
+    total: int
+    text: str
+    received_at: datetime
+    completed: bool
+
+
+async def insert_parts(
+    conn: AsyncConnection, rows: Sequence[Row]
+) -> set[tuple[str, str, str, int]]:
+    """Store parts; the (sender, proxy, concat-ref, part) keys that were new."""
+    if not rows:
+        return set()
+    ordered = sorted(
+        rows, key=lambda r: (r["sender_number"], r["proxy_number"], r["concat_ref"], r["part"])
+    )
+    table = _MESSAGE_PART
+    statement = dialect.insert_ignoring_conflicts(table, conn).returning(  # type: ignore[arg-type]
+        table.c.sender_number, table.c.proxy_number, table.c.concat_ref, table.c.part
+    )
+    return {(r[0], r[1], r[2], r[3]) for r in await conn.execute(statement, ordered)}
+
+
+async def group_parts(
+    conn: AsyncConnection, keys: Iterable[GroupKey]
+) -> dict[GroupKey, dict[int, StoredPart]]:
+    """Every stored part of each group, by part number."""
+    wanted = sorted(set(keys))
+    groups: dict[GroupKey, dict[int, StoredPart]] = {key: {} for key in wanted}
+    if not wanted:
+        return groups
+    rows = await conn.execute(
+        select(
+            MessagePart.sender_number,
+            MessagePart.proxy_number,
+            MessagePart.concat_ref,
+            MessagePart.part,
+            MessagePart.total,
+            MessagePart.text,
+            MessagePart.received_at,
+            MessagePart.completed_at,
+        ).where(
+            tuple_(MessagePart.sender_number, MessagePart.proxy_number, MessagePart.concat_ref).in_(
+                wanted
+            )
+        )
+    )
+    for row in rows:
+        groups[(row[0], row[1], row[2])][row[3]] = StoredPart(
+            row[3], row[4], row[5], as_utc(row[6]), row[7] is not None
+        )
+    return groups
+
+
+_COMPLETE_PART = (
+    update(MessagePart)
+    .where(
+        MessagePart.sender_number == bindparam("b_sender"),
+        MessagePart.proxy_number == bindparam("b_proxy"),
+        MessagePart.concat_ref == bindparam("b_ref"),
+        MessagePart.part == bindparam("b_part"),
+    )
+    .values(completed_at=bindparam("b_now"))
+)
+
+
+async def complete_parts(
+    conn: AsyncConnection, parts: Sequence[tuple[GroupKey, int]], now: datetime
+) -> None:
+    """Mark parts routed (kept until the dedupe retention to absorb redeliveries)."""
+    if not parts:
+        return
+    await conn.execute(
+        _COMPLETE_PART,
+        [
+            {"b_sender": key[0], "b_proxy": key[1], "b_ref": key[2], "b_part": part, "b_now": now}
+            for key, part in parts
+        ],
+    )
+
+
+async def stale_groups(conn: AsyncConnection, cutoff: datetime) -> list[GroupKey]:
+    """Groups with parts waiting since before ``cutoff``."""
+    rows = await conn.execute(
+        select(MessagePart.sender_number, MessagePart.proxy_number, MessagePart.concat_ref)
+        .where(MessagePart.completed_at.is_(None))
+        .group_by(MessagePart.sender_number, MessagePart.proxy_number, MessagePart.concat_ref)
+        .having(func.min(MessagePart.received_at) <= cutoff)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def purge_dedupe(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Delete dedupe records and routed parts older than ``cutoff``; how many."""
+    purged = await conn.execute(delete(InboundMessage).where(InboundMessage.received_at < cutoff))
+    parts = await conn.execute(delete(MessagePart).where(MessagePart.completed_at <= cutoff))
+    return int(purged.rowcount or 0) + int(parts.rowcount or 0)
+
+
+# --- interactions and the outbox ------------------------------------------------------------
+
+
+async def insert_interactions(conn: AsyncConnection, rows: Sequence[Row]) -> None:
+    if rows:
+        await conn.execute(insert(Interaction), list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What sending one outbound row needs (its id is the sender's idempotency key)."""
+
+    id: str
+    proxy_number: str
+    recipient_number: str
+    text: str
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, limit: int, lease_until: datetime
+) -> list[Claimed]:
+    """Lease up to ``limit`` due outbound rows to this process, counting the attempt."""
+    due = (
+        select(Interaction.id)
+        .where(Interaction.status == MessageStatus.QUEUED, Interaction.next_attempt_at <= now)
+        .order_by(Interaction.next_attempt_at)
+        .limit(limit)
+        # SKIP LOCKED: replicas share the work without sending a row twice.
+        .with_for_update(skip_locked=True)
+        # Materialized, so the locking LIMIT runs once (as "id IN (subquery)" PostgreSQL
+        # may re-run it and, skipping its own locks, claim more rows than the limit).
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    claim = (
+        update(Interaction)
+        .where(Interaction.id == due.c.id)
+        .values(
+            next_attempt_at=lease_until,
+            attempts=Interaction.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            Interaction.id,
+            Interaction.proxy_number,
+            Interaction.recipient_number,
+            Interaction.text,
+        )
+    )
+    return [Claimed(*row) for row in await conn.execute(claim)]
+
+
+@dataclass(slots=True)
+class OutboundState:
+    """The columns a send result or a delivery receipt decides on and changes."""
+
+    id: str
+    status: str
+    recipient_number: str
+    attempts: int
+    created_at: datetime
+    provider_message_ids: list[str]
+    part_statuses: dict[str, Any]
+    failure_reason: str
+    next_attempt_at: datetime | None
+
+
+_OUTBOUND_COLUMNS = select(
+    Interaction.id,
+    Interaction.status,
+    Interaction.recipient_number,
+    Interaction.attempts,
+    Interaction.created_at,
+    Interaction.provider_message_ids,
+    Interaction.part_statuses,
+    Interaction.failure_reason,
+    Interaction.next_attempt_at,
+).where(Interaction.direction == Direction.OUTBOUND)
+_OUTBOUND_STATE = (
+    _OUTBOUND_COLUMNS.where(Interaction.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Interaction.id)
+    .with_for_update()
+)
+
+
+async def load_outbound(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, OutboundState]:
+    """Outbound rows by id, locked in id order."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(_OUTBOUND_STATE, {"ids": wanted})
+    return {row[0]: OutboundState(*row) for row in rows}
+
+
+_SAVE_OUTBOUND = (
+    update(Interaction)
+    .where(Interaction.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        provider_message_ids=bindparam("b_ids"),
+        part_statuses=bindparam("b_parts"),
+        failure_reason=bindparam("b_reason"),
+        next_attempt_at=bindparam("b_next"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+async def find_outbound_by_provider_id(
+    conn: AsyncConnection, message_id: str, since: datetime
+) -> OutboundState | None:
+    """The outbound row sent as provider message ``message_id`` (created after ``since``),
+    locked: a search of the JSON lists of provider ids, for receipts without a usable
+    client-ref (rare, so a bounded scan)."""
+    escaped = message_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    row = (
+        await conn.execute(
+            _OUTBOUND_COLUMNS.where(
+                Interaction.created_at >= since,
+                cast(Interaction.provider_message_ids, Text).like(f'%"{escaped}"%', escape="\\"),
+            )
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+    return OutboundState(*row) if row is not None else None
+
+
+async def save_outbound(
+    conn: AsyncConnection, states: Sequence[OutboundState], now: datetime
+) -> None:
+    if not states:
+        return
+    await conn.execute(
+        _SAVE_OUTBOUND,
+        [
+            {
+                "b_id": s.id,
+                "b_status": s.status,
+                "b_ids": s.provider_message_ids,
+                "b_parts": s.part_statuses,
+                "b_reason": s.failure_reason,
+                "b_next": s.next_attempt_at,
+                "b_now": now,
+            }
+            for s in states
+        ],
+    )
+
+
+async def hand_back(conn: AsyncConnection, ids: Sequence[str], now: datetime) -> None:
+    """Clear the lease of still queued rows, so any replica sends them now."""
+    await conn.execute(
+        update(Interaction)
+        .where(Interaction.id.in_(list(ids)), Interaction.status == MessageStatus.QUEUED)
+        .values(next_attempt_at=now, updated_at=now)
+    )
