@@ -2,9 +2,9 @@
 
 Loads N active sessions (bulk inserts in chunks) into a migrated SQLite file and a private
 PostgreSQL cluster, then measures, at each size:
-- inbound lookup: what inbound routing runs per SMS (numproxy.router.inbound.message's
-  find_active_session: the active participant by (sender real number, proxy number)), in its
-  own transaction;
+- inbound lookup: what the inbound pipeline's session lookup runs per batch
+  (numproxy.router.store.queries.find_sessions: the active participant by (sender real number,
+  proxy number), its session locked), for a batch of one in its own transaction;
 - CreateSession: the domain call (allocation, inserts, commit);
 - the RSS of a router process serving the database after a burst of API calls.
 It prints p50/p99 per size and the largest/smallest-size ratio. A benchmark, not a test.
@@ -40,12 +40,11 @@ from sqlalchemy import text  # noqa: E402
 
 from numproxy.common.grpc_client import open_channel  # noqa: E402
 from numproxy.router.clock import SystemClock  # noqa: E402
-from numproxy.router.inbound.message import find_active_session  # noqa: E402
 from numproxy.router.sessions.pools import Pools, PoolSpec  # noqa: E402
 from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec  # noqa: E402
+from numproxy.router.store import queries  # noqa: E402
 from numproxy.router.store.dialect import create_engine, session_factory  # noqa: E402
 from numproxy.router.store.migrations import upgrade  # noqa: E402
-from numproxy.router.store.transactions import writing  # noqa: E402
 from numproxy.v1 import session_pb2, session_pb2_grpc  # noqa: E402
 from tests.support.postgres import running_postgres  # noqa: E402
 from tests.support.router_sessions import router_process  # noqa: E402
@@ -207,10 +206,10 @@ class Probe:
         side = self.rng.randrange(2)
         sender, proxy = real_number(2 * i + side), proxy_number((i + side) % self.pool_size)
         began = time.perf_counter()
-        async with writing(self.factory) as db:
-            found = await find_active_session(db, sender, proxy, self.clock.now())
+        async with self.engine.begin() as conn:
+            found = await queries.find_sessions(conn, [(sender, proxy)])
         self.lookups.append((time.perf_counter() - began) * 1000)
-        assert found is not None
+        assert found
 
     async def create(self) -> None:
         base = 100_000_000 + 2 * self.created

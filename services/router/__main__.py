@@ -101,7 +101,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     factory = session_factory(engine)
     channel = open_channel(settings.sender_address)
     policy = RetryPolicy(settings)
-    recorder = ResultRecorder(engine, clock, policy)
+    recorder = ResultRecorder(engine, clock, policy, linger=settings.send_result_linger)
     dispatcher = Dispatcher(
         engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
     )

@@ -78,9 +78,14 @@ class RouterSettings(ServiceSettings):
         "while an earlier batch is being written (1 = one transaction per message)",
     )
     inbound_batch_concurrency: int = Field(
-        4,
+        1,
         ge=1,
-        description="inbound batches written at once (PostgreSQL; SQLite writes one at a time)",
+        le=64,
+        description=(
+            "inbound batches written at once (PostgreSQL; SQLite writes one at a time); one "
+            "makes the largest batches, the least CPU per message; raise it when the database "
+            "is remote and the router has CPU to spare"
+        ),
     )
 
     # Outbound dispatch (dispatcher.py).
@@ -95,6 +100,19 @@ class RouterSettings(ServiceSettings):
         description="outbound rows handed to this process's dispatcher in memory (written "
         "leased to it, sent without a claim) that may wait for a send slot; beyond that, rows "
         "are written due now and claimed from the database (0 = only while a slot is free)",
+    )
+    send_batch_max: int = Field(
+        50,
+        ge=1,
+        le=500,
+        description="outbound messages handed to the sender in one call at most",
+    )
+    send_result_linger: float = Field(
+        0.05,
+        ge=0,
+        le=5,
+        description="seconds a send result waits to be recorded with others in one transaction "
+        "(0 = at once); the outbound row shows SENT that much later",
     )
     dispatch_lease: float = Field(
         60.0,

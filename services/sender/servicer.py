@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
+from numproxy.common.errors import DomainError, InvalidArgument
 from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import Encoding
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.sender.service import SendResult, SmsRequest, SmsSender
 
 SERVICE_NAME = "numproxy.internal.v1.SenderService"
+MAX_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 _ENCODINGS = {Encoding.GSM7: sender_pb2.ENCODING_GSM7, Encoding.UCS2: sender_pb2.ENCODING_UCS2}
 
@@ -36,14 +42,55 @@ class SenderServicer(sender_pb2_grpc.SenderServiceServicer):
         request: sender_pb2.SendSmsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sender_pb2.SendSmsResponse:
+        return await self._send(request, context.time_remaining())
+
+    async def SendSmsBatch(
+        self,
+        request: sender_pb2.SendSmsBatchRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sender_pb2.SendSmsBatchResponse:
+        if len(request.messages) > MAX_BATCH:
+            raise InvalidArgument(
+                f"at most {MAX_BATCH} messages per call",
+                reason="BATCH_TOO_LARGE",
+                metadata={"field": "messages"},
+            )
+        time_left = context.time_remaining()
+        outcomes = await asyncio.gather(
+            *(self._send(message, time_left) for message in request.messages),
+            return_exceptions=True,
+        )
+        return sender_pb2.SendSmsBatchResponse(results=[_result(o) for o in outcomes])
+
+    async def _send(
+        self, request: sender_pb2.SendSmsRequest, time_left: float | None
+    ) -> sender_pb2.SendSmsResponse:
         sms = SmsRequest(
             from_number=normalize(request.from_number, field="from_number"),
             to_number=normalize(request.to_number, field="to_number"),
             text=request.text,
             idempotency_key=request.idempotency_key,
         )
-        result = await self._sender.send(sms, time_left=context.time_remaining())
-        return to_proto(result)
+        return to_proto(await self._sender.send(sms, time_left=time_left))
+
+
+def _result(outcome: sender_pb2.SendSmsResponse | BaseException) -> sender_pb2.SendSmsResult:
+    """One message's outcome as SendSms would have answered it."""
+    if isinstance(outcome, sender_pb2.SendSmsResponse):
+        return sender_pb2.SendSmsResult(sent=outcome)
+    if isinstance(outcome, DomainError):
+        error = outcome
+    else:
+        log.error("sending one message of a batch failed", exc_info=outcome)
+        error = DomainError("internal error")
+    return sender_pb2.SendSmsResult(
+        error=sender_pb2.SendSmsError(
+            code=error.code.value[0],
+            reason=error.reason,
+            message=error.message,
+            metadata=error.metadata,
+        )
+    )
 
 
 def register(servicer: SenderServicer) -> Callable[[grpc.aio.Server], None]:

@@ -72,7 +72,8 @@ class VonageClient:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + "/sms/json"
+        # Parsed once: a URL string would be parsed again on every request.
+        self._url = httpx.URL(base_url.rstrip("/") + "/sms/json")
         self._credentials = credentials
         self._clock = clock
 

@@ -20,9 +20,13 @@ class FakeSender(sender_pb2_grpc.SenderServiceServicer):
 
     def __init__(self) -> None:
         self.calls: list[sender_pb2.SendSmsRequest] = []
+        # Messages per SendSmsBatch call.
+        self.batches: list[int] = []
         self.successes: Counter[str] = Counter()
         self.failure: DomainError | None = None
         self.fail_first = 0
+        # Messages with one of these texts always fail with ``failure``.
+        self.fail_texts: set[str] = set()
         # When set, calls wait for it (to hold sends in flight).
         self.gate: asyncio.Event | None = None
         self.latency = 0.0
@@ -31,6 +35,32 @@ class FakeSender(sender_pb2_grpc.SenderServiceServicer):
 
     def calls_for(self, key: str) -> int:
         return sum(1 for call in self.calls if call.idempotency_key == key)
+
+    async def SendSmsBatch(
+        self,
+        request: sender_pb2.SendSmsBatchRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sender_pb2.SendSmsBatchResponse:
+        """Each message as SendSms, concurrently; failures become per-message errors."""
+        self.batches.append(len(request.messages))
+        outcomes = await asyncio.gather(
+            *(self.SendSms(m, context) for m in request.messages), return_exceptions=True
+        )
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, sender_pb2.SendSmsResponse):
+                results.append(sender_pb2.SendSmsResult(sent=outcome))
+            elif isinstance(outcome, DomainError):
+                error = sender_pb2.SendSmsError(
+                    code=outcome.code.value[0],
+                    reason=outcome.reason,
+                    message=outcome.message,
+                    metadata=outcome.metadata,
+                )
+                results.append(sender_pb2.SendSmsResult(error=error))
+            else:
+                raise outcome
+        return sender_pb2.SendSmsBatchResponse(results=results)
 
     async def SendSms(
         self, request: sender_pb2.SendSmsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -44,7 +74,9 @@ class FakeSender(sender_pb2_grpc.SenderServiceServicer):
                 await self.gate.wait()
             if self.latency:
                 await asyncio.sleep(self.latency)  # simulated provider latency
-            if self.failure is not None and attempt <= self.fail_first:
+            if self.failure is not None and (
+                attempt <= self.fail_first or request.text in self.fail_texts
+            ):
                 raise self.failure
             self.successes[request.idempotency_key] += 1
             return sender_pb2.SendSmsResponse(

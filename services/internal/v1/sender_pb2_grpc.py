@@ -41,6 +41,11 @@ class SenderServiceStub:
                 request_serializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsRequest.SerializeToString,
                 response_deserializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsResponse.FromString,
                 _registered_method=True)
+        self.SendSmsBatch = channel.unary_unary(
+                '/numproxy.internal.v1.SenderService/SendSmsBatch',
+                request_serializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsBatchRequest.SerializeToString,
+                response_deserializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsBatchResponse.FromString,
+                _registered_method=True)
 
 
 class SenderServiceServicer:
@@ -54,6 +59,14 @@ class SenderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendSmsBatch(self, request, context):
+        """SendSmsBatch sends each message as SendSms would, concurrently, within the call's
+        deadline; one result per message, in order. At most 500 messages per call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SenderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +74,11 @@ def add_SenderServiceServicer_to_server(servicer, server):
                     servicer.SendSms,
                     request_deserializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsRequest.FromString,
                     response_serializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsResponse.SerializeToString,
+            ),
+            'SendSmsBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendSmsBatch,
+                    request_deserializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsBatchRequest.FromString,
+                    response_serializer=numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +110,33 @@ class SenderService:
             '/numproxy.internal.v1.SenderService/SendSms',
             numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsRequest.SerializeToString,
             numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendSmsBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.internal.v1.SenderService/SendSmsBatch',
+            numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsBatchRequest.SerializeToString,
+            numproxy_dot_internal_dot_v1_dot_sender__pb2.SendSmsBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

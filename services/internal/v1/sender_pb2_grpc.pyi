@@ -36,6 +36,10 @@ class SenderServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SenderServiceAsyncStub: ...
     SendSms: _grpc.UnaryUnaryMultiCallable[_sender_pb2.SendSmsRequest, _sender_pb2.SendSmsResponse]
+    SendSmsBatch: _grpc.UnaryUnaryMultiCallable[_sender_pb2.SendSmsBatchRequest, _sender_pb2.SendSmsBatchResponse]
+    """SendSmsBatch sends each message as SendSms would, concurrently, within the call's
+    deadline; one result per message, in order. At most 500 messages per call.
+    """
 
 @_typing.type_check_only
 class SenderServiceAsyncStub(SenderServiceStub):
@@ -45,6 +49,10 @@ class SenderServiceAsyncStub(SenderServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     SendSms: _aio.UnaryUnaryMultiCallable[_sender_pb2.SendSmsRequest, _sender_pb2.SendSmsResponse]  # type: ignore[assignment]
+    SendSmsBatch: _aio.UnaryUnaryMultiCallable[_sender_pb2.SendSmsBatchRequest, _sender_pb2.SendSmsBatchResponse]  # type: ignore[assignment]
+    """SendSmsBatch sends each message as SendSms would, concurrently, within the call's
+    deadline; one result per message, in order. At most 500 messages per call.
+    """
 
 class SenderServiceServicer(metaclass=_abc_1.ABCMeta):
     """SenderService wraps the provider's SMS API. Errors are gRPC status codes with a
@@ -57,5 +65,15 @@ class SenderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _sender_pb2.SendSmsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_sender_pb2.SendSmsResponse, _abc.Awaitable[_sender_pb2.SendSmsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendSmsBatch(
+        self,
+        request: _sender_pb2.SendSmsBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sender_pb2.SendSmsBatchResponse, _abc.Awaitable[_sender_pb2.SendSmsBatchResponse]]:
+        """SendSmsBatch sends each message as SendSms would, concurrently, within the call's
+        deadline; one result per message, in order. At most 500 messages per call.
+        """
 
 def add_SenderServiceServicer_to_server(servicer: SenderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

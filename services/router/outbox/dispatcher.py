@@ -7,6 +7,10 @@ row to be retried when the lease runs out; the row id is the sender's idempotenc
 provider is not called twice for it. ``notify()`` wakes the loop right after a commit that
 queued rows; a poll every ``dispatch_interval`` covers retries and crash recovery.
 
+Rows started together (a claim, or the rows one inbound batch handed over) go to the sender in
+one ``SendSmsBatch`` call, up to ``send_batch_max`` each, with one result per row: a batch
+crosses the hop, so the per-call cost of gRPC is paid once for many messages.
+
 Fast path (no claim): a writer that knows it will hand rows to this dispatcher first
 ``reserve()``s room, writes those rows already leased (``store.rows.leased``: the lease and
 the attempt a claim would have set), and after its commit ``submit()``s them; they are sent at
@@ -41,6 +45,8 @@ from numproxy.router.store.queries import Claimed
 
 log = logging.getLogger(__name__)
 
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
 
 class Dispatcher:
     def __init__(
@@ -65,7 +71,10 @@ class Dispatcher:
         self._more = False
         self._loop_turn = False
         self._stopping = False
+        # Tasks sending a row and then recording its result; the rows among them whose send
+        # is still under way hold the send slots (recording waits for company, slot-free).
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._sending: set[str] = set()
         # Fast path: rows submitted in memory waiting for a send slot, and room promised to
         # writers whose transaction has not committed yet.
         self._waiting: deque[Claimed] = deque()
@@ -90,7 +99,7 @@ class Dispatcher:
         room = (
             self._settings.dispatch_concurrency
             + self._settings.dispatch_queue_max
-            - len(self._inflight)
+            - len(self._sending)
             - len(self._waiting)
             - self._reserved
         )
@@ -114,18 +123,26 @@ class Dispatcher:
         self._start_waiting()
 
     def _start_waiting(self) -> None:
-        while self._waiting and len(self._inflight) < self._settings.dispatch_concurrency:
-            self._start(self._waiting.popleft())
+        free = self._free()
+        if self._waiting and free > 0:
+            count = min(free, len(self._waiting))
+            self._start([self._waiting.popleft() for _ in range(count)])
 
-    def _start(self, row: Claimed) -> None:
-        task = asyncio.create_task(self._send(row), name=f"send-{row.id}")
-        self._inflight[row.id] = task
-        task.add_done_callback(functools.partial(self._finished, row.id))
+    def _start(self, rows: list[Claimed]) -> None:
+        """Send ``rows``, ``send_batch_max`` to a call (each row holds a send slot)."""
+        size = self._settings.send_batch_max
+        for first in range(0, len(rows), size):
+            batch = rows[first : first + size]
+            task = asyncio.create_task(self._send(batch), name=f"send-{batch[0].id}")
+            for row in batch:
+                self._inflight[row.id] = task
+                self._sending.add(row.id)
+            task.add_done_callback(functools.partial(self._finished, [row.id for row in batch]))
 
     def _free(self) -> int:
         """Send slots the loop may claim rows for (rows handed over wait for slots too: they
         share the freed slots with the loop, see _finished)."""
-        return self._settings.dispatch_concurrency - len(self._inflight)
+        return self._settings.dispatch_concurrency - len(self._sending)
 
     async def stop(self) -> None:
         """Stop claiming; let in-flight sends finish within the grace, hand back the rest."""
@@ -156,13 +173,21 @@ class Dispatcher:
         if free <= 0:
             return 0
         claimed = await self._claim(free)
-        for row in claimed:
-            self._start(row)
+        if claimed:
+            self._start(claimed)
         return len(claimed)
 
-    def _finished(self, row_id: str, _task: asyncio.Task[None]) -> None:
-        self._inflight.pop(row_id, None)
-        # A freed slot goes to a row handed over in memory or, when rows are due in the
+    def _finished(self, row_ids: list[str], _task: asyncio.Task[None]) -> None:
+        for row_id in row_ids:
+            self._inflight.pop(row_id, None)
+        self._sent(row_ids)  # if the task ended before its send did (cancelled)
+
+    def _sent(self, row_ids: list[str]) -> None:
+        """The sends of ``row_ids`` are over: their slots are free."""
+        if not self._sending.intersection(row_ids):
+            return
+        self._sending.difference_update(row_ids)
+        # Freed slots goes to a row handed over in memory or, when rows are due in the
         # database (written unleased because the room was full, retries), to the loop; turn
         # about while both wait, so neither starves the other.
         self._loop_turn = not self._loop_turn
@@ -198,27 +223,55 @@ class Dispatcher:
         async with self._engine.begin() as conn:
             return await queries.claim_due(conn, now, limit, lease_until)
 
-    async def _send(self, row: Claimed) -> None:
-        request = sender_pb2.SendSmsRequest(
-            from_number=row.proxy_number,
-            to_number=row.recipient_number,
-            text=row.text,
-            idempotency_key=row.id,
+    async def _send(self, rows: list[Claimed]) -> None:
+        """One SendSmsBatch call for ``rows``, then their results recorded."""
+        request = sender_pb2.SendSmsBatchRequest(
+            messages=[
+                sender_pb2.SendSmsRequest(
+                    from_number=row.proxy_number,
+                    to_number=row.recipient_number,
+                    text=row.text,
+                    idempotency_key=row.id,
+                )
+                for row in rows
+            ]
         )
-        result: SendResult
+        results: list[SendResult]
         try:
-            reply = await self._stub.SendSms(request, timeout=self._settings.send_timeout)
-            result = Sent(tuple(reply.message_ids))
+            reply = await self._stub.SendSmsBatch(request, timeout=self._settings.send_timeout)
+            results = [self._result(result) for result in reply.results]
+            if len(results) != len(rows):
+                results = [Failed("SEND_ERROR: result count mismatch", retryable=True)] * len(rows)
         except grpc.aio.AioRpcError as exc:
-            result = self._policy.classify(exc)
+            results = [self._policy.classify(exc)] * len(rows)
         except Exception as exc:  # e.g. the channel was closed: try again later
-            result = Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)
-        try:
+            results = [Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)] * len(rows)
+        self._sent([row.id for row in rows])
+        recorded = await asyncio.gather(
             # Shielded: a send cancelled at shutdown still has its result written.
-            await asyncio.shield(self._recorder.record(row.id, result))
-        except Exception:
-            # The lease runs out and the row is sent again under the same idempotency key.
-            log.exception("recording the send result of outbound %s failed", row.id)
+            *(
+                asyncio.shield(self._recorder.record(row.id, result))
+                for row, result in zip(rows, results, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        for row, outcome in zip(rows, recorded, strict=True):
+            if isinstance(outcome, Exception):
+                # The lease runs out and the row is sent again under the same idempotency key.
+                log.error(
+                    "recording the send result of outbound %s failed", row.id, exc_info=outcome
+                )
+
+    def _result(self, result: sender_pb2.SendSmsResult) -> SendResult:
+        if result.HasField("sent"):
+            return Sent(tuple(result.sent.message_ids))
+        error = result.error
+        return self._policy.classify_status(
+            _CODES.get(error.code, grpc.StatusCode.UNKNOWN),
+            error.reason,
+            error.message,
+            dict(error.metadata),
+        )
 
     async def _hand_back(self, row_ids: list[str]) -> None:
         """Release the lease of rows whose send was interrupted, for another replica."""

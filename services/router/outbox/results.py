@@ -1,5 +1,6 @@
 """Recording send results on their outbound rows. Results arriving together share one
-transaction (group commit): two statements per batch, a locking read and one update.
+transaction (group commit): two statements per batch, a locking read and one update. A result
+waits ``send_result_linger`` for company, since no webhook waits for it.
 
 A result applies only to a row still QUEUED: one settled meanwhile (its lease ran out and
 another attempt finished) is left alone.
@@ -29,13 +30,21 @@ RECORD_BATCH = 100
 
 
 class ResultRecorder:
-    def __init__(self, engine: AsyncEngine, clock: Clock, policy: RetryPolicy) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, policy: RetryPolicy, linger: float = 0.0
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._policy = policy
-        # One batch at a time: results come in spread out, and their rows are each written once.
+        # One batch at a time. Results come in spread out, one per send: waiting ``linger``
+        # for company makes a few transactions of many results instead of many of one (no
+        # webhook waits for them; a crash before the write leaves the lease to run out).
         self._batches: GroupCommit[tuple[str, SendResult], None] = GroupCommit(
-            self._write, batch_max=RECORD_BATCH, concurrency=1, name="record-sends"
+            self._write,
+            batch_max=RECORD_BATCH,
+            concurrency=1,
+            name="record-sends",
+            linger=linger,
         )
 
     async def record(self, row_id: str, result: SendResult) -> None:

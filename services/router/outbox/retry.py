@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,12 +49,24 @@ class RetryPolicy:
         self._settings = settings
 
     def classify(self, exc: grpc.aio.AioRpcError) -> Failed:
-        code = exc.code()
+        """A failed SendSms call."""
         info = error_info(exc)
-        reason = info.reason if info is not None and info.reason else code.name
-        details = mask_numbers_in(exc.details() or "")
+        return self.classify_status(
+            exc.code(),
+            info.reason if info is not None else "",
+            exc.details() or "",
+            dict(info.metadata) if info is not None else {},
+        )
+
+    def classify_status(
+        self, code: grpc.StatusCode, reason: str, details: str, metadata: Mapping[str, str]
+    ) -> Failed:
+        """A failed send, from its status code and ErrorInfo (a call's, or one message's of a
+        batch)."""
+        reason = reason or code.name
+        details = mask_numbers_in(details)
         text = f"{reason}: {details}"[:_MAX_REASON] if details else reason
-        if info is not None and info.metadata.get("partial") == "true":
+        if metadata.get("partial") == "true":
             # Some parts were accepted: sending again would deliver them twice, whatever the
             # status of the rejected parts (a throttled part included).
             return Failed(text, retryable=False)

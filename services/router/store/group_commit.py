@@ -35,10 +35,13 @@ class GroupCommit(Generic[T, R]):
         batch_max: int,
         concurrency: int,
         name: str,
+        linger: float = 0.0,
     ) -> None:
         """``write`` runs one transaction for a batch and returns one result per item, in
-        order, once committed."""
+        order, once committed. With ``linger``, a batch waits that long for company before it
+        is written (for writes no caller is waiting on with a deadline, such as send results)."""
         self._write = write
+        self._linger = linger
         self._batch_max = max(1, batch_max)
         self._concurrency = max(1, concurrency)
         self._name = name
@@ -54,11 +57,21 @@ class GroupCommit(Generic[T, R]):
 
     def _start_batches(self) -> None:
         while self._queue and len(self._running) < self._concurrency:
-            batch = self._queue[: self._batch_max]
-            del self._queue[: self._batch_max]
-            task = asyncio.create_task(self._run(batch), name=self._name)
+            if self._linger > 0 and len(self._queue) < self._batch_max:
+                task = asyncio.create_task(self._linger_then_run(), name=self._name)
+            else:
+                task = asyncio.create_task(self._run(self._take()), name=self._name)
             self._running.add(task)
             task.add_done_callback(self._finished)
+
+    def _take(self) -> list[_Waiting[T, R]]:
+        batch = self._queue[: self._batch_max]
+        del self._queue[: self._batch_max]
+        return batch
+
+    async def _linger_then_run(self) -> None:
+        await asyncio.sleep(self._linger)
+        await self._run(self._take())
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

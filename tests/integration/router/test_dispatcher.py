@@ -601,3 +601,35 @@ async def test_receipts_that_raced_ahead_of_the_send_result_settle_the_row(
     assert sent.provider_message_ids == [f"{delivered[:8]}-1", f"{delivered[:8]}-2"]
     assert sent.next_attempt_at is None
     assert (await row(engine, failed)).failure_reason.startswith("DELIVERY_FAILED")
+
+
+async def test_rows_of_one_inbound_batch_cross_to_the_sender_in_one_call(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
+    dispatcher = await dispatchers.start(dispatch_interval=3600)
+    batcher = batcher_for(engine, SystemClock(), dispatcher)
+
+    await asyncio.gather(*(batcher.receive(sms(ALICE, V1, f"m{n}")) for n in range(20)))
+    row_ids = [i.id for i in await interactions(engine, "OUTBOUND")]
+    await until_status(engine, row_ids, "SENT")
+
+    assert sum(fake.batches) == 20
+    assert len(fake.batches) < 20  # calls carried several messages
+    assert sent_once(fake, row_ids)
+
+
+async def test_one_failed_message_of_a_batch_fails_alone(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    fake.failure = InvalidArgument("to_number is not a valid number", reason="INVALID_NUMBER")
+    fake.fail_texts = {"message 1"}
+    row_ids = await queue(engine, 3)
+
+    await dispatchers.start()
+    await until_status(engine, [row_ids[0], row_ids[2]], "SENT")
+    await until_status(engine, [row_ids[1]], "FAILED")
+
+    assert fake.batches == [3]
+    assert (await row(engine, row_ids[1])).failure_reason.startswith("INVALID_NUMBER")

@@ -245,3 +245,40 @@ async def test_health_reflects_credentials(start_sender: SenderFactory) -> None:
         assert await is_serving(sender.channel, "numproxy.internal.v1.SenderService")
     async with start_sender(api_key="") as sender:
         assert not await is_serving(sender.channel, "numproxy.internal.v1.SenderService")
+
+
+async def test_a_batch_answers_each_message_as_sendsms_would(
+    start_sender: SenderFactory, simulator: Sim
+) -> None:
+    async with start_sender() as sender:
+        reply = await sender.stub.SendSmsBatch(
+            sender_pb2.SendSmsBatchRequest(
+                messages=[
+                    request("first", key="b-1"),
+                    request("bad", key="b-2", to="not-a-number"),
+                    request("third", key="b-3"),
+                ]
+            ),
+            timeout=5,
+        )
+        again = await sender.stub.SendSms(request("first", key="b-1"), timeout=5)
+
+    first, bad, third = reply.results
+    assert first.WhichOneof("outcome") == "sent" and third.WhichOneof("outcome") == "sent"
+    assert bad.WhichOneof("outcome") == "error"
+    assert bad.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert bad.error.reason == "INVALID_NUMBER"
+    # What the provider received: the two good messages, once each (the key replays).
+    assert sorted(m["client_ref"] for m in await simulator.outbox()) == ["b-1", "b-3"]
+    assert list(again.message_ids) == list(first.sent.message_ids)
+
+
+async def test_a_batch_over_the_bound_is_refused(start_sender: SenderFactory) -> None:
+    async with start_sender() as sender:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await sender.stub.SendSmsBatch(
+                sender_pb2.SendSmsBatchRequest(messages=[request()] * 501), timeout=5
+            )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(raised.value)
+    assert info is not None and info.reason == "BATCH_TOO_LARGE"
