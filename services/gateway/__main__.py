@@ -21,15 +21,21 @@ log = logging.getLogger(__name__)
 _DESCRIPTION = """\
 Vonage webhooks (inbound SMS, Messages API, delivery receipts) -> router gRPC calls.
 Configured only by NUMPROXY_GATEWAY_* environment variables: HOST, PORT, ROUTER_ADDRESS,
-ROUTER_TIMEOUT, SIGNATURE_SECRET, SIGNATURE_METHOD, SIGNATURE_MAX_AGE, MAX_BODY_BYTES,
-LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
+ROUTER_TIMEOUT, ROUTER_BATCH_MAX, ROUTER_BATCH_CONCURRENCY, SIGNATURE_SECRET, SIGNATURE_METHOD,
+SIGNATURE_MAX_AGE, MAX_BODY_BYTES, LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
 
 
 async def run(settings: GatewaySettings) -> None:
     """Serve webhooks until SIGTERM/SIGINT, then close the router channel."""
     channel = open_channel(settings.router_address)
     try:
-        app = create_app(settings, RouterClient(channel, settings.router_timeout))
+        router = RouterClient(
+            channel,
+            settings.router_timeout,
+            batch_max=settings.router_batch_max,
+            batch_concurrency=settings.router_batch_concurrency,
+        )
+        app = create_app(settings, router)
         log.info(
             "gateway listening on %s:%d, router %s, signed webhooks %s",
             settings.host,

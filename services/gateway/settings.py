@@ -17,6 +17,16 @@ class GatewaySettings(ServiceSettings):
     router_timeout: float = Field(
         5.0, gt=0, description="deadline of one router call, seconds (then 503 to Vonage)"
     )
+    router_batch_max: int = Field(
+        100,
+        ge=1,
+        le=500,
+        description="inbound SMS webhooks passed to the router in one call at most (those that "
+        "arrive while earlier calls are under way share the next one)",
+    )
+    router_batch_concurrency: int = Field(
+        2, ge=1, le=64, description="calls carrying inbound SMS to the router at once"
+    )
     signature_secret: SecretStr = Field(
         SecretStr(""),
         description="Vonage signature secret; empty = webhooks need no signature. Also the "

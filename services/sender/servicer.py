@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from numproxy.common.errors import DomainError, InvalidArgument
+from numproxy.common.call_errors import call_error
+from numproxy.common.errors import InvalidArgument
 from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import Encoding
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
@@ -18,7 +18,6 @@ from numproxy.sender.service import SendResult, SmsRequest, SmsSender
 SERVICE_NAME = "numproxy.internal.v1.SenderService"
 MAX_BATCH = 500
 
-log = logging.getLogger(__name__)
 
 _ENCODINGS = {Encoding.GSM7: sender_pb2.ENCODING_GSM7, Encoding.UCS2: sender_pb2.ENCODING_UCS2}
 
@@ -78,19 +77,7 @@ def _result(outcome: sender_pb2.SendSmsResponse | BaseException) -> sender_pb2.S
     """One message's outcome as SendSms would have answered it."""
     if isinstance(outcome, sender_pb2.SendSmsResponse):
         return sender_pb2.SendSmsResult(sent=outcome)
-    if isinstance(outcome, DomainError):
-        error = outcome
-    else:
-        log.error("sending one message of a batch failed", exc_info=outcome)
-        error = DomainError("internal error")
-    return sender_pb2.SendSmsResult(
-        error=sender_pb2.SendSmsError(
-            code=error.code.value[0],
-            reason=error.reason,
-            message=error.message,
-            metadata=error.metadata,
-        )
-    )
+    return sender_pb2.SendSmsResult(error=call_error(outcome))
 
 
 def register(servicer: SenderServicer) -> Callable[[grpc.aio.Server], None]:

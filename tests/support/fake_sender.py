@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 
+from numproxy.common.call_errors import call_error
 from numproxy.common.errors import DomainError, ErrorMappingInterceptor
 from numproxy.common.grpc_client import open_channel
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
@@ -46,20 +47,12 @@ class FakeSender(sender_pb2_grpc.SenderServiceServicer):
         outcomes = await asyncio.gather(
             *(self.SendSms(m, context) for m in request.messages), return_exceptions=True
         )
-        results = []
-        for outcome in outcomes:
-            if isinstance(outcome, sender_pb2.SendSmsResponse):
-                results.append(sender_pb2.SendSmsResult(sent=outcome))
-            elif isinstance(outcome, DomainError):
-                error = sender_pb2.SendSmsError(
-                    code=outcome.code.value[0],
-                    reason=outcome.reason,
-                    message=outcome.message,
-                    metadata=outcome.metadata,
-                )
-                results.append(sender_pb2.SendSmsResult(error=error))
-            else:
-                raise outcome
+        results = [
+            sender_pb2.SendSmsResult(sent=outcome)
+            if isinstance(outcome, sender_pb2.SendSmsResponse)
+            else sender_pb2.SendSmsResult(error=call_error(outcome))
+            for outcome in outcomes
+        ]
         return sender_pb2.SendSmsBatchResponse(results=results)
 
     async def SendSms(

@@ -3,10 +3,13 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from numproxy.internal.v1 import call_error_pb2 as _call_error_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -94,6 +97,7 @@ class ReceiveSmsRequest(_message.Message):
     CONCAT_REF_FIELD_NUMBER: _builtins.int
     CONCAT_TOTAL_FIELD_NUMBER: _builtins.int
     CONCAT_PART_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """The provider's id of this SMS (of this part, for multipart messages)."""
     api_key: _builtins.str
@@ -111,6 +115,8 @@ class ReceiveSmsRequest(_message.Message):
     """Multipart: reference shared by the parts, number of parts, 1-based part number."""
     concat_total: _builtins.int
     concat_part: _builtins.int
+    request_id: _builtins.str
+    """The webhook's request id (x-request-id), for correlating logs."""
     @_builtins.property
     def message_time(self) -> _timestamp_pb2.Timestamp:
         """When the provider started pushing it."""
@@ -130,10 +136,11 @@ class ReceiveSmsRequest(_message.Message):
         concat_ref: _builtins.str = ...,
         concat_total: _builtins.int = ...,
         concat_part: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["message_time", b"message_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "concat_part", b"concat_part", "concat_ref", b"concat_ref", "concat_total", b"concat_total", "data", b"data", "from_number", b"from_number", "message_id", b"message_id", "message_time", b"message_time", "text", b"text", "to_number", b"to_number", "type", b"type", "udh", b"udh"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "concat_part", b"concat_part", "concat_ref", b"concat_ref", "concat_total", b"concat_total", "data", b"data", "from_number", b"from_number", "message_id", b"message_id", "message_time", b"message_time", "request_id", b"request_id", "text", b"text", "to_number", b"to_number", "type", b"type", "udh", b"udh"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -234,3 +241,75 @@ class ReceiveDeliveryReceiptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReceiveDeliveryReceiptResponse: _TypeAlias = ReceiveDeliveryReceiptResponse  # noqa: Y015
+
+@_typing.final
+class ReceiveSmsBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReceiveSmsRequest]: ...
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___ReceiveSmsRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveSmsBatchRequest: _TypeAlias = ReceiveSmsBatchRequest  # noqa: Y015
+
+@_typing.final
+class ReceiveSmsBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReceiveSmsResult]:
+        """One per message of the request, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ReceiveSmsResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiveSmsBatchResponse: _TypeAlias = ReceiveSmsBatchResponse  # noqa: Y015
+
+@_typing.final
+class ReceiveSmsResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def received(self) -> Global___ReceiveSmsResponse:
+        """Durably accepted: what ReceiveSms would have answered."""
+
+    @_builtins.property
+    def error(self) -> _call_error_pb2.CallError:
+        """Not accepted: the status ReceiveSms would have failed with."""
+
+    def __init__(
+        self,
+        *,
+        received: Global___ReceiveSmsResponse | None = ...,
+        error: _call_error_pb2.CallError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "received", b"received"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "received", b"received"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["received", "error"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___ReceiveSmsResult: _TypeAlias = ReceiveSmsResult  # noqa: Y015

@@ -41,6 +41,11 @@ class InboundServiceStub:
                 request_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.SerializeToString,
                 response_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.FromString,
                 _registered_method=True)
+        self.ReceiveSmsBatch = channel.unary_unary(
+                '/numproxy.internal.v1.InboundService/ReceiveSmsBatch',
+                request_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsBatchRequest.SerializeToString,
+                response_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsBatchResponse.FromString,
+                _registered_method=True)
         self.ReceiveDeliveryReceipt = channel.unary_unary(
                 '/numproxy.internal.v1.InboundService/ReceiveDeliveryReceipt',
                 request_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveDeliveryReceiptRequest.SerializeToString,
@@ -59,6 +64,14 @@ class InboundServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveSmsBatch(self, request, context):
+        """ReceiveSmsBatch receives each SMS as ReceiveSms would, one result per SMS, in order (the
+        gateway sends the webhooks that arrive together in one call). At most 500 per call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReceiveDeliveryReceipt(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -72,6 +85,11 @@ def add_InboundServiceServicer_to_server(servicer, server):
                     servicer.ReceiveSms,
                     request_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.FromString,
                     response_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.SerializeToString,
+            ),
+            'ReceiveSmsBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveSmsBatch,
+                    request_deserializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsBatchRequest.FromString,
+                    response_serializer=numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsBatchResponse.SerializeToString,
             ),
             'ReceiveDeliveryReceipt': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveDeliveryReceipt,
@@ -108,6 +126,33 @@ class InboundService:
             '/numproxy.internal.v1.InboundService/ReceiveSms',
             numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsRequest.SerializeToString,
             numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveSmsBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.internal.v1.InboundService/ReceiveSmsBatch',
+            numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsBatchRequest.SerializeToString,
+            numproxy_dot_internal_dot_v1_dot_inbound__pb2.ReceiveSmsBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

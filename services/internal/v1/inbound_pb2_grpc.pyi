@@ -36,6 +36,10 @@ class InboundServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> InboundServiceAsyncStub: ...
     ReceiveSms: _grpc.UnaryUnaryMultiCallable[_inbound_pb2.ReceiveSmsRequest, _inbound_pb2.ReceiveSmsResponse]
+    ReceiveSmsBatch: _grpc.UnaryUnaryMultiCallable[_inbound_pb2.ReceiveSmsBatchRequest, _inbound_pb2.ReceiveSmsBatchResponse]
+    """ReceiveSmsBatch receives each SMS as ReceiveSms would, one result per SMS, in order (the
+    gateway sends the webhooks that arrive together in one call). At most 500 per call.
+    """
     ReceiveDeliveryReceipt: _grpc.UnaryUnaryMultiCallable[_inbound_pb2.ReceiveDeliveryReceiptRequest, _inbound_pb2.ReceiveDeliveryReceiptResponse]
 
 @_typing.type_check_only
@@ -46,6 +50,10 @@ class InboundServiceAsyncStub(InboundServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ReceiveSms: _aio.UnaryUnaryMultiCallable[_inbound_pb2.ReceiveSmsRequest, _inbound_pb2.ReceiveSmsResponse]  # type: ignore[assignment]
+    ReceiveSmsBatch: _aio.UnaryUnaryMultiCallable[_inbound_pb2.ReceiveSmsBatchRequest, _inbound_pb2.ReceiveSmsBatchResponse]  # type: ignore[assignment]
+    """ReceiveSmsBatch receives each SMS as ReceiveSms would, one result per SMS, in order (the
+    gateway sends the webhooks that arrive together in one call). At most 500 per call.
+    """
     ReceiveDeliveryReceipt: _aio.UnaryUnaryMultiCallable[_inbound_pb2.ReceiveDeliveryReceiptRequest, _inbound_pb2.ReceiveDeliveryReceiptResponse]  # type: ignore[assignment]
 
 class InboundServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -59,6 +67,16 @@ class InboundServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inbound_pb2.ReceiveSmsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inbound_pb2.ReceiveSmsResponse, _abc.Awaitable[_inbound_pb2.ReceiveSmsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReceiveSmsBatch(
+        self,
+        request: _inbound_pb2.ReceiveSmsBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inbound_pb2.ReceiveSmsBatchResponse, _abc.Awaitable[_inbound_pb2.ReceiveSmsBatchResponse]]:
+        """ReceiveSmsBatch receives each SMS as ReceiveSms would, one result per SMS, in order (the
+        gateway sends the webhooks that arrive together in one call). At most 500 per call.
+        """
 
     @_abc_1.abstractmethod
     def ReceiveDeliveryReceipt(

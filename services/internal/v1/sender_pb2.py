@@ -22,33 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from numproxy.internal.v1 import call_error_pb2 as numproxy_dot_internal_dot_v1_dot_call__error__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!numproxy/internal/v1/sender.proto\x12\x14numproxy.internal.v1\"_\n\x0eSendSmsRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\t\x12\x11\n\tto_number\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xa1\x01\n\x0fSendSmsResponse\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\t\x12\x15\n\rmessage_count\x18\x02 \x01(\x05\x12\x30\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1e.numproxy.internal.v1.Encoding\x12\x15\n\rmessage_price\x18\x04 \x01(\t\x12\x19\n\x11remaining_balance\x18\x05 \x01(\t\"M\n\x13SendSmsBatchRequest\x12\x36\n\x08messages\x18\x01 \x03(\x0b\x32$.numproxy.internal.v1.SendSmsRequest\"L\n\x14SendSmsBatchResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.numproxy.internal.v1.SendSmsResult\"\x86\x01\n\rSendSmsResult\x12\x35\n\x04sent\x18\x01 \x01(\x0b\x32%.numproxy.internal.v1.SendSmsResponseH\x00\x12\x33\n\x05\x65rror\x18\x02 \x01(\x0b\x32\".numproxy.internal.v1.SendSmsErrorH\x00\x42\t\n\x07outcome\"\xb2\x01\n\x0cSendSmsError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x42\n\x08metadata\x18\x04 \x03(\x0b\x32\x30.numproxy.internal.v1.SendSmsError.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*J\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x11\n\rENCODING_GSM7\x10\x01\x12\x11\n\rENCODING_UCS2\x10\x02\x32\xce\x01\n\rSenderService\x12V\n\x07SendSms\x12$.numproxy.internal.v1.SendSmsRequest\x1a%.numproxy.internal.v1.SendSmsResponse\x12\x65\n\x0cSendSmsBatch\x12).numproxy.internal.v1.SendSmsBatchRequest\x1a*.numproxy.internal.v1.SendSmsBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!numproxy/internal/v1/sender.proto\x12\x14numproxy.internal.v1\x1a%numproxy/internal/v1/call_error.proto\"_\n\x0eSendSmsRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\t\x12\x11\n\tto_number\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xa1\x01\n\x0fSendSmsResponse\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\t\x12\x15\n\rmessage_count\x18\x02 \x01(\x05\x12\x30\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1e.numproxy.internal.v1.Encoding\x12\x15\n\rmessage_price\x18\x04 \x01(\t\x12\x19\n\x11remaining_balance\x18\x05 \x01(\t\"M\n\x13SendSmsBatchRequest\x12\x36\n\x08messages\x18\x01 \x03(\x0b\x32$.numproxy.internal.v1.SendSmsRequest\"L\n\x14SendSmsBatchResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.numproxy.internal.v1.SendSmsResult\"\x83\x01\n\rSendSmsResult\x12\x35\n\x04sent\x18\x01 \x01(\x0b\x32%.numproxy.internal.v1.SendSmsResponseH\x00\x12\x30\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1f.numproxy.internal.v1.CallErrorH\x00\x42\t\n\x07outcome*J\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x11\n\rENCODING_GSM7\x10\x01\x12\x11\n\rENCODING_UCS2\x10\x02\x32\xce\x01\n\rSenderService\x12V\n\x07SendSms\x12$.numproxy.internal.v1.SendSmsRequest\x1a%.numproxy.internal.v1.SendSmsResponse\x12\x65\n\x0cSendSmsBatch\x12).numproxy.internal.v1.SendSmsBatchRequest\x1a*.numproxy.internal.v1.SendSmsBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'numproxy.internal.v1.sender_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SENDSMSERROR_METADATAENTRY']._loaded_options = None
-  _globals['_SENDSMSERROR_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_ENCODING']._serialized_start=795
-  _globals['_ENCODING']._serialized_end=869
-  _globals['_SENDSMSREQUEST']._serialized_start=59
-  _globals['_SENDSMSREQUEST']._serialized_end=154
-  _globals['_SENDSMSRESPONSE']._serialized_start=157
-  _globals['_SENDSMSRESPONSE']._serialized_end=318
-  _globals['_SENDSMSBATCHREQUEST']._serialized_start=320
-  _globals['_SENDSMSBATCHREQUEST']._serialized_end=397
-  _globals['_SENDSMSBATCHRESPONSE']._serialized_start=399
-  _globals['_SENDSMSBATCHRESPONSE']._serialized_end=475
-  _globals['_SENDSMSRESULT']._serialized_start=478
-  _globals['_SENDSMSRESULT']._serialized_end=612
-  _globals['_SENDSMSERROR']._serialized_start=615
-  _globals['_SENDSMSERROR']._serialized_end=793
-  _globals['_SENDSMSERROR_METADATAENTRY']._serialized_start=746
-  _globals['_SENDSMSERROR_METADATAENTRY']._serialized_end=793
-  _globals['_SENDERSERVICE']._serialized_start=872
-  _globals['_SENDERSERVICE']._serialized_end=1078
+  _globals['_ENCODING']._serialized_start=650
+  _globals['_ENCODING']._serialized_end=724
+  _globals['_SENDSMSREQUEST']._serialized_start=98
+  _globals['_SENDSMSREQUEST']._serialized_end=193
+  _globals['_SENDSMSRESPONSE']._serialized_start=196
+  _globals['_SENDSMSRESPONSE']._serialized_end=357
+  _globals['_SENDSMSBATCHREQUEST']._serialized_start=359
+  _globals['_SENDSMSBATCHREQUEST']._serialized_end=436
+  _globals['_SENDSMSBATCHRESPONSE']._serialized_start=438
+  _globals['_SENDSMSBATCHRESPONSE']._serialized_end=514
+  _globals['_SENDSMSRESULT']._serialized_start=517
+  _globals['_SENDSMSRESULT']._serialized_end=648
+  _globals['_SENDERSERVICE']._serialized_start=727
+  _globals['_SENDERSERVICE']._serialized_end=933
 # @@protoc_insertion_point(module_scope)

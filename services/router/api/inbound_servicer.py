@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from numproxy.common.call_errors import call_error
 from numproxy.common.errors import Context, InvalidArgument
 from numproxy.common.numbers import normalize
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.router.api.errors import database_outage
 from numproxy.router.inbound.message import IncomingSms, Outcome
 from numproxy.router.inbound.multipart import MAX_PARTS
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
 
 SERVICE_NAME = "numproxy.internal.v1.InboundService"
+MAX_BATCH = 500
 # Column sizes of the dedupe and multipart keys.
 _MAX_ID = 64
 
@@ -32,6 +37,34 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
 
     async def ReceiveSms(
         self, request: inbound_pb2.ReceiveSmsRequest, context: Context
+    ) -> inbound_pb2.ReceiveSmsResponse:
+        return await self._receive(request)
+
+    async def ReceiveSmsBatch(
+        self, request: inbound_pb2.ReceiveSmsBatchRequest, context: Context
+    ) -> inbound_pb2.ReceiveSmsBatchResponse:
+        """Each SMS as ReceiveSms: they join the pipeline's batches together, and each one's
+        result (or its failure, as ReceiveSms would have answered it) comes back in order."""
+        if len(request.messages) > MAX_BATCH:
+            raise InvalidArgument(
+                f"at most {MAX_BATCH} messages per call",
+                reason="BATCH_TOO_LARGE",
+                metadata={"field": "messages"},
+            )
+        outcomes = await asyncio.gather(
+            *(self._receive(message) for message in request.messages), return_exceptions=True
+        )
+        return inbound_pb2.ReceiveSmsBatchResponse(
+            results=[
+                inbound_pb2.ReceiveSmsResult(received=outcome)
+                if isinstance(outcome, inbound_pb2.ReceiveSmsResponse)
+                else inbound_pb2.ReceiveSmsResult(error=call_error(outcome, database_outage))
+                for outcome in outcomes
+            ]
+        )
+
+    async def _receive(
+        self, request: inbound_pb2.ReceiveSmsRequest
     ) -> inbound_pb2.ReceiveSmsResponse:
         result = await self._pipeline.receive(sms_from_proto(request))
         return inbound_pb2.ReceiveSmsResponse(

@@ -3,7 +3,7 @@
     dedupe -> session lookup (locked) -> pool of the number -> multipart reassembly
     -> keywords -> out-of-session policy -> fan-out to the outbox -> write -> commit -> hand-off
 
-Concurrent calls share a transaction (group commit, store/group_commit.py): one transaction
+Concurrent calls share a transaction (group commit, common/group_commit.py): one transaction
 per batch, a constant number of statements per batch on the busy path (dedupe, lookup, the
 interaction rows, the session activity). Each caller is answered only after the commit
 holding its message. With a hand-off (the dispatcher), the outbound rows it has room for are
@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
 from numproxy.router.inbound.batch import Batch, Item
@@ -32,7 +33,6 @@ from numproxy.router.inbound.multipart import reassemble
 from numproxy.router.inbound.policy import out_of_session
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
-from numproxy.router.store.group_commit import GroupCommit
 from numproxy.router.store.queries import Claimed
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,7 @@ from typing import cast
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common.call_errors import status_code
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router.clock import Clock
 from numproxy.router.outbox.results import ResultRecorder
@@ -44,8 +45,6 @@ from numproxy.router.store.dialect import database_unavailable
 from numproxy.router.store.queries import Claimed
 
 log = logging.getLogger(__name__)
-
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class Dispatcher:
@@ -267,10 +266,7 @@ class Dispatcher:
             return Sent(tuple(result.sent.message_ids))
         error = result.error
         return self._policy.classify_status(
-            _CODES.get(error.code, grpc.StatusCode.UNKNOWN),
-            error.reason,
-            error.message,
-            dict(error.metadata),
+            status_code(error), error.reason, error.message, dict(error.metadata)
         )
 
     async def _hand_back(self, row_ids: list[str]) -> None:

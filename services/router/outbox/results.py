@@ -14,12 +14,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
 from numproxy.router.outbox.receipts import settle
 from numproxy.router.outbox.retry import RetryPolicy, SendResult, Sent
 from numproxy.router.store import queries
-from numproxy.router.store.group_commit import GroupCommit
 from numproxy.router.store.queries import OutboundState
 from numproxy.router.store.states import MessageStatus
 

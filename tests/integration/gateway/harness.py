@@ -14,6 +14,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from numproxy.common.call_errors import call_error
 from numproxy.common.errors import DomainError, ErrorMappingInterceptor
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import running_http
@@ -36,6 +37,8 @@ class FakeInbound(inbound_pb2_grpc.InboundServiceServicer):
     sms: list[inbound_pb2.ReceiveSmsRequest] = field(default_factory=list)
     receipts: list[inbound_pb2.ReceiveDeliveryReceiptRequest] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
+    # SMS per ReceiveSmsBatch call.
+    batches: list[int] = field(default_factory=list)
     fail_with: DomainError | None = None
     hang: bool = False
     outcome: inbound_pb2.InboundOutcome.ValueType = inbound_pb2.INBOUND_OUTCOME_FORWARDED
@@ -60,6 +63,26 @@ class FakeInbound(inbound_pb2_grpc.InboundServiceServicer):
         await self._answer(context)
         self.sms.append(request)
         return inbound_pb2.ReceiveSmsResponse(outcome=self.outcome, session="sessions/s1")
+
+    async def ReceiveSmsBatch(
+        self,
+        request: inbound_pb2.ReceiveSmsBatchRequest,
+        context: grpc.aio.ServicerContext[object, object],
+    ) -> inbound_pb2.ReceiveSmsBatchResponse:
+        """Each SMS as ReceiveSms (``fail_with`` fails each one; ``hang`` the whole call)."""
+        self.batches.append(len(request.messages))
+        results = []
+        for message in request.messages:
+            self.request_ids.append(message.request_id)
+            if self.hang:
+                await asyncio.Event().wait()  # until the caller's deadline cancels the call
+            if self.fail_with is not None:
+                results.append(inbound_pb2.ReceiveSmsResult(error=call_error(self.fail_with)))
+                continue
+            self.sms.append(message)
+            answer = inbound_pb2.ReceiveSmsResponse(outcome=self.outcome, session="sessions/s1")
+            results.append(inbound_pb2.ReceiveSmsResult(received=answer))
+        return inbound_pb2.ReceiveSmsBatchResponse(results=results)
 
     async def ReceiveDeliveryReceipt(
         self,

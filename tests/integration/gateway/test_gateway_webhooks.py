@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -298,6 +299,33 @@ async def test_request_id_is_forwarded_to_the_router(
     assert response.status_code == 204
     assert response.headers["x-request-id"] == "req-123"
     assert router.inbound.request_ids == ["req-123"]
+
+
+async def test_webhooks_arriving_together_share_router_calls(
+    gateway: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    responses = await asyncio.gather(
+        *(gateway.post(INBOUND, data={**SMS, "messageId": f"0B0000004{n:03d}"}) for n in range(40))
+    )
+
+    assert [r.status_code for r in responses] == [204] * 40
+    assert sum(router.inbound.batches) == 40
+    assert len(router.inbound.batches) < 40
+    assert sorted(m.message_id for m in router.inbound.sms) == sorted(
+        f"0B0000004{n:03d}" for n in range(40)
+    )
+
+
+async def test_one_refused_sms_of_a_shared_call_fails_alone(
+    gateway: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.inbound.fail_with = InvalidArgument("bad", reason="INVALID_NUMBER")
+    refused = await gateway.post(INBOUND, data=SMS)
+    router.inbound.fail_with = None
+    accepted = await gateway.post(INBOUND, data={**SMS, "messageId": "0B00000099"})
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "INVALID_NUMBER")
+    assert accepted.status_code == 204
 
 
 async def test_unknown_route_and_method_are_json(gateway: httpx.AsyncClient) -> None:

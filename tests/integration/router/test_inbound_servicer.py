@@ -201,3 +201,41 @@ async def test_receipt_without_any_id_is_invalid(
         )
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_batch_answers_each_sms_as_receive_sms_would(
+    engine: AsyncEngine, inbound: inbound_pb2_grpc.InboundServiceAsyncStub
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (BOB, V2)])
+
+    reply = await inbound.ReceiveSmsBatch(
+        inbound_pb2.ReceiveSmsBatchRequest(
+            messages=[
+                _sms(message_id="b1", text="one"),
+                _sms(message_id="b2", from_number="not-a-number"),
+                _sms(message_id="b1", text="one"),
+                _sms(message_id="b3", text="three"),
+            ]
+        )
+    )
+
+    first, bad, again, third = reply.results
+    assert first.received.outcome == inbound_pb2.INBOUND_OUTCOME_FORWARDED
+    assert (bad.error.code, bad.error.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT.value[0],
+        "INVALID_NUMBER",
+    )
+    assert again.received.outcome == inbound_pb2.INBOUND_OUTCOME_DUPLICATE
+    assert third.received.outcome == inbound_pb2.INBOUND_OUTCOME_FORWARDED
+    assert [o.text for o in await interactions(engine, "OUTBOUND")] == ["one", "three"]
+
+
+async def test_a_batch_over_the_bound_is_refused(
+    inbound: inbound_pb2_grpc.InboundServiceAsyncStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await inbound.ReceiveSmsBatch(inbound_pb2.ReceiveSmsBatchRequest(messages=[_sms()] * 501))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(raised.value)
+    assert info is not None and info.reason == "BATCH_TOO_LARGE"

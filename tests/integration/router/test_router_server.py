@@ -10,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from numproxy.common.call_errors import status_code
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving, open_channel
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
@@ -65,14 +66,30 @@ async def test_every_api_answers_unavailable_while_the_database_is_down() -> Non
                 )
             ),
         }
-        answers = {}
+        batch = await inbound.ReceiveSmsBatch(
+            inbound_pb2.ReceiveSmsBatchRequest(
+                messages=[
+                    inbound_pb2.ReceiveSmsRequest(
+                        message_id="0B00000042AC53BE", from_number=ALICE, to_number=US1
+                    )
+                ]
+            )
+        )
+        answers = {
+            "ReceiveSmsBatch": (
+                status_code(batch.results[0].error),
+                batch.results[0].error.reason,
+            )
+        }
         for name, call in calls.items():
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await call
             info = error_info(raised.value)
             answers[name] = (raised.value.code(), info.reason if info else "")
     # Clients (and, through the gateway's 503, the provider) retry UNAVAILABLE.
-    assert answers == dict.fromkeys(calls, (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE"))
+    assert answers == dict.fromkeys(
+        [*calls, "ReceiveSmsBatch"], (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
+    )
 
 
 def test_main_usage() -> None:
