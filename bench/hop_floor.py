@@ -7,8 +7,10 @@ built from the real plumbing, so the floor measures what numproxy's hops cost:
 
 - the real gateway process (``python -m numproxy.gateway``, unchanged) in front;
 - ``router``: the real ``GrpcService`` (health, reflection, error interceptor), the real
-  request validation (``sms_from_proto``), then one ``SendSms`` call over a real channel to
-  the sender — synchronously, so an acknowledged webhook has passed all three hops;
+  request validation (``sms_from_proto``), then the send over a real channel to the sender —
+  synchronously, so an acknowledged webhook has passed all three hops. Like the real router it
+  takes the gateway's batches (``ReceiveSmsBatch``) and passes each on as one
+  ``SendSmsBatch`` call;
 - ``sender``: the real ``SenderServicer`` and ``SmsSender`` (encoding, idempotency cache,
   rate limiter at 0) over a ``VonageClient`` whose ``send`` returns a canned provider reply.
 
@@ -71,6 +73,31 @@ class _FloorInbound(inbound_pb2_grpc.InboundServiceServicer):
             timeout=self._timeout,
         )
         return inbound_pb2.ReceiveSmsResponse(outcome=inbound_pb2.INBOUND_OUTCOME_FORWARDED)
+
+    async def ReceiveSmsBatch(
+        self,
+        request: inbound_pb2.ReceiveSmsBatchRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> inbound_pb2.ReceiveSmsBatchResponse:
+        messages = [sms_from_proto(message) for message in request.messages]
+        await self._sender.SendSmsBatch(
+            sender_pb2.SendSmsBatchRequest(
+                messages=[
+                    sender_pb2.SendSmsRequest(
+                        from_number=sms.proxy_number,
+                        to_number=sms.sender_number,
+                        text=sms.text,
+                        idempotency_key=sms.message_id,
+                    )
+                    for sms in messages
+                ]
+            ),
+            timeout=self._timeout,
+        )
+        forwarded = inbound_pb2.ReceiveSmsResponse(outcome=inbound_pb2.INBOUND_OUTCOME_FORWARDED)
+        return inbound_pb2.ReceiveSmsBatchResponse(
+            results=[inbound_pb2.ReceiveSmsResult(received=forwarded) for _ in messages]
+        )
 
     async def ReceiveDeliveryReceipt(
         self,
