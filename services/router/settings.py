@@ -17,7 +17,9 @@ class RouterSettings(ServiceSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///FILE or postgresql+asyncpg://...",
     )
     sender_address: str = Field("127.0.0.1:50052", description="host:port of the sender")
-    send_timeout: float = Field(10.0, gt=0, description="deadline of one SendSms call, seconds")
+    send_timeout: float = Field(
+        10.0, gt=0, description="deadline of one call to the sender, seconds"
+    )
     sweep_interval: float = Field(
         30.0, gt=0, description="seconds between sweeps that close expired sessions"
     )
@@ -92,7 +94,7 @@ class RouterSettings(ServiceSettings):
     # 16 capped forwarding at ~16 / (one send's round trip): ~170 msg/s on a loaded 2-core
     # machine while inbound ran at 450/s (docs/performance.md).
     dispatch_concurrency: int = Field(
-        64, ge=1, description="SendSms calls in flight at once per router process"
+        64, ge=1, description="outbound messages being sent at once per router process"
     )
     dispatch_queue_max: int = Field(
         256,
