@@ -5,12 +5,12 @@ and routed parts older than the dedupe retention are purged."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common.periodic import Periodic
 from numproxy.router.clock import Clock
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.pipeline import InboundPipeline
@@ -33,8 +33,9 @@ class InboundHousekeeping:
         self._pipeline = pipeline
         self._settings = settings
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "inbound-housekeeping", settings.housekeeping_interval, self._round, _failed
+        )
 
     async def flush_incomplete(self) -> int:
         """Route multipart groups whose missing parts did not arrive in time; how many."""
@@ -58,24 +59,18 @@ class InboundHousekeeping:
             return await queries.purge_dedupe(conn, cutoff)
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="inbound-housekeeping")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.flush_incomplete()
-                await self.purge()
-            except Exception as exc:
-                if database_unavailable(exc):
-                    log.warning("inbound housekeeping failed: database unavailable")
-                else:
-                    log.exception("inbound housekeeping failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._settings.housekeeping_interval)
+    async def _round(self) -> None:
+        await self.flush_incomplete()
+        await self.purge()
+
+
+def _failed(exc: Exception) -> None:
+    if database_unavailable(exc):
+        log.warning("inbound housekeeping failed: database unavailable")
+    else:
+        log.error("inbound housekeeping failed", exc_info=exc)

@@ -7,14 +7,13 @@ numbers for other sessions of the same real numbers. On PostgreSQL, replicas sha
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from numproxy.common.periodic import Periodic
 from numproxy.router.clock import Clock
 from numproxy.router.sessions.lifecycle import close_if_ran_out
 from numproxy.router.store.dialect import is_retryable
@@ -33,8 +32,7 @@ class Sweeper:
         self._clock = clock
         self._interval = interval
         self._batch_size = batch_size
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("session-sweeper", interval, self.sweep, self._failed)
 
     async def sweep(self) -> int:
         """Close every session that has run out by now; returns how many this call closed."""
@@ -60,23 +58,14 @@ class Sweeper:
         return closed, closed == self._batch_size
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="session-sweeper")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-            except DBAPIError as exc:
-                level = logging.INFO if is_retryable(exc) else logging.WARNING
-                log.log(level, "sweep failed, next one in %.1fs: %s", self._interval, exc.orig)
-            except Exception:
-                log.exception("sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, DBAPIError):
+            level = logging.INFO if is_retryable(exc) else logging.WARNING
+            log.log(level, "sweep failed, next one in %.1fs: %s", self._interval, exc.orig)
+        else:
+            log.error("sweep failed", exc_info=exc)
