@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from numproxy.common.call_errors import MAX_BATCH_ITEMS
 from numproxy.common.settings import ServiceSettings, service_config
 from numproxy.common.vonage_signing import SignatureMethod
 
@@ -20,7 +21,7 @@ class GatewaySettings(ServiceSettings):
     router_batch_max: int = Field(
         100,
         ge=1,
-        le=500,
+        le=MAX_BATCH_ITEMS,
         description="inbound SMS webhooks passed to the router in one call at most (those that "
         "arrive while earlier calls are under way share the next one)",
     )

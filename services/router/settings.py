@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from numproxy.common.call_errors import MAX_BATCH_ITEMS
 from numproxy.common.settings import ServiceSettings, service_config
 
 
@@ -106,7 +107,7 @@ class RouterSettings(ServiceSettings):
     send_batch_max: int = Field(
         50,
         ge=1,
-        le=500,
+        le=MAX_BATCH_ITEMS,
         description="outbound messages handed to the sender in one call at most",
     )
     send_result_linger: float = Field(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from numproxy.common.call_errors import call_error
-from numproxy.common.errors import InvalidArgument
+from numproxy.common.call_errors import each_item
 from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import Encoding
-from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.internal.v1 import call_error_pb2, sender_pb2, sender_pb2_grpc
 from numproxy.sender.service import SendResult, SmsRequest, SmsSender
 
 SERVICE_NAME = "numproxy.internal.v1.SenderService"
-MAX_BATCH = 500
 
 
 _ENCODINGS = {Encoding.GSM7: sender_pb2.ENCODING_GSM7, Encoding.UCS2: sender_pb2.ENCODING_UCS2}
@@ -48,18 +45,20 @@ class SenderServicer(sender_pb2_grpc.SenderServiceServicer):
         request: sender_pb2.SendSmsBatchRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> sender_pb2.SendSmsBatchResponse:
-        if len(request.messages) > MAX_BATCH:
-            raise InvalidArgument(
-                f"at most {MAX_BATCH} messages per call",
-                reason="BATCH_TOO_LARGE",
-                metadata={"field": "messages"},
-            )
         time_left = context.time_remaining()
-        outcomes = await asyncio.gather(
-            *(self._send(message, time_left) for message in request.messages),
-            return_exceptions=True,
+
+        async def send(message: sender_pb2.SendSmsRequest) -> sender_pb2.SendSmsResponse:
+            return await self._send(message, time_left)
+
+        outcomes = await each_item(request.messages, send)
+        return sender_pb2.SendSmsBatchResponse(
+            results=[
+                sender_pb2.SendSmsResult(error=outcome)
+                if isinstance(outcome, call_error_pb2.CallError)
+                else sender_pb2.SendSmsResult(sent=outcome)
+                for outcome in outcomes
+            ]
         )
-        return sender_pb2.SendSmsBatchResponse(results=[_result(o) for o in outcomes])
 
     async def _send(
         self, request: sender_pb2.SendSmsRequest, time_left: float | None
@@ -71,13 +70,6 @@ class SenderServicer(sender_pb2_grpc.SenderServiceServicer):
             idempotency_key=request.idempotency_key,
         )
         return to_proto(await self._sender.send(sms, time_left=time_left))
-
-
-def _result(outcome: sender_pb2.SendSmsResponse | BaseException) -> sender_pb2.SendSmsResult:
-    """One message's outcome as SendSms would have answered it."""
-    if isinstance(outcome, sender_pb2.SendSmsResponse):
-        return sender_pb2.SendSmsResult(sent=outcome)
-    return sender_pb2.SendSmsResult(error=call_error(outcome))
 
 
 def register(servicer: SenderServicer) -> Callable[[grpc.aio.Server], None]:

@@ -10,10 +10,10 @@ from typing import Any
 
 import grpc
 
-from numproxy.common.call_errors import call_error
+from numproxy.common.call_errors import each_item
 from numproxy.common.errors import DomainError, ErrorMappingInterceptor
 from numproxy.common.grpc_client import open_channel
-from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
+from numproxy.internal.v1 import call_error_pb2, sender_pb2, sender_pb2_grpc
 
 
 class FakeSender(sender_pb2_grpc.SenderServiceServicer):
@@ -44,14 +44,15 @@ class FakeSender(sender_pb2_grpc.SenderServiceServicer):
     ) -> sender_pb2.SendSmsBatchResponse:
         """Each message as SendSms, concurrently; failures become per-message errors."""
         self.batches.append(len(request.messages))
-        outcomes = await asyncio.gather(
-            *(self.SendSms(m, context) for m in request.messages), return_exceptions=True
-        )
+
+        async def send(message: sender_pb2.SendSmsRequest) -> sender_pb2.SendSmsResponse:
+            return await self.SendSms(message, context)
+
         results = [
-            sender_pb2.SendSmsResult(sent=outcome)
-            if isinstance(outcome, sender_pb2.SendSmsResponse)
-            else sender_pb2.SendSmsResult(error=call_error(outcome))
-            for outcome in outcomes
+            sender_pb2.SendSmsResult(error=outcome)
+            if isinstance(outcome, call_error_pb2.CallError)
+            else sender_pb2.SendSmsResult(sent=outcome)
+            for outcome in await each_item(request.messages, send)
         ]
         return sender_pb2.SendSmsBatchResponse(results=results)
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from numproxy.common.call_errors import call_error
+from numproxy.common.call_errors import each_item
 from numproxy.common.errors import Context, InvalidArgument
 from numproxy.common.numbers import normalize
-from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.internal.v1 import call_error_pb2, inbound_pb2, inbound_pb2_grpc
 from numproxy.router.api.errors import database_outage
 from numproxy.router.inbound.message import IncomingSms, Outcome
 from numproxy.router.inbound.multipart import MAX_PARTS
@@ -15,7 +13,6 @@ from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
 
 SERVICE_NAME = "numproxy.internal.v1.InboundService"
-MAX_BATCH = 500
 # Column sizes of the dedupe and multipart keys.
 _MAX_ID = 64
 
@@ -45,20 +42,12 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     ) -> inbound_pb2.ReceiveSmsBatchResponse:
         """Each SMS as ReceiveSms: they join the pipeline's batches together, and each one's
         result (or its failure, as ReceiveSms would have answered it) comes back in order."""
-        if len(request.messages) > MAX_BATCH:
-            raise InvalidArgument(
-                f"at most {MAX_BATCH} messages per call",
-                reason="BATCH_TOO_LARGE",
-                metadata={"field": "messages"},
-            )
-        outcomes = await asyncio.gather(
-            *(self._receive(message) for message in request.messages), return_exceptions=True
-        )
+        outcomes = await each_item(request.messages, self._receive, database_outage)
         return inbound_pb2.ReceiveSmsBatchResponse(
             results=[
-                inbound_pb2.ReceiveSmsResult(received=outcome)
-                if isinstance(outcome, inbound_pb2.ReceiveSmsResponse)
-                else inbound_pb2.ReceiveSmsResult(error=call_error(outcome, database_outage))
+                inbound_pb2.ReceiveSmsResult(error=outcome)
+                if isinstance(outcome, call_error_pb2.CallError)
+                else inbound_pb2.ReceiveSmsResult(received=outcome)
                 for outcome in outcomes
             ]
         )
