@@ -19,6 +19,8 @@ GSM7_EXTENDED = frozenset("|^€{}[]~\\\f")
 
 GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
+# Parts of one concatenated SMS at most: its user data header counts them in one byte.
+MAX_CONCAT_PARTS = 255
 
 
 class Encoding(StrEnum):

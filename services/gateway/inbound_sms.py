@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from numproxy.common.sms_encoding import MAX_CONCAT_PARTS
 from numproxy.gateway import fields
 from numproxy.gateway.errors import bad_request
 from numproxy.internal.v1 import inbound_pb2
@@ -41,12 +42,8 @@ def parse_inbound_sms(params: Mapping[str, str]) -> inbound_pb2.ReceiveSmsReques
     return request
 
 
-MAX_CONCAT_PARTS = 255
-
-
 def _read_concat(params: Mapping[str, str], request: inbound_pb2.ReceiveSmsRequest) -> None:
     # Carriers without concatenation support drop these fields: each part then stands alone.
-    # A concatenated SMS has at most 255 parts (its header counts them in one byte).
     request.concat_ref = params.get("concat-ref", "")
     total = fields.integer(params, "concat-total", minimum=1, maximum=MAX_CONCAT_PARTS)
     part = fields.integer(params, "concat-part", minimum=1, maximum=MAX_CONCAT_PARTS)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from numproxy.common.call_errors import each_item
 from numproxy.common.errors import Context, InvalidArgument
 from numproxy.common.numbers import normalize
+from numproxy.common.sms_encoding import MAX_CONCAT_PARTS
 from numproxy.internal.v1 import call_error_pb2, inbound_pb2, inbound_pb2_grpc
 from numproxy.router.api.errors import database_outage
 from numproxy.router.inbound.message import IncomingSms, Outcome
-from numproxy.router.inbound.multipart import MAX_PARTS
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
 
@@ -115,9 +115,9 @@ def _check_concat(request: inbound_pb2.ReceiveSmsRequest) -> None:
     total, part = request.concat_total, request.concat_part
     if not request.concat_ref and not total and not part:
         return
-    if not 0 <= total <= MAX_PARTS:
+    if not 0 <= total <= MAX_CONCAT_PARTS:
         raise InvalidArgument(
-            f"concat_total must be 1-{MAX_PARTS}",
+            f"concat_total must be 1-{MAX_CONCAT_PARTS}",
             reason="INVALID_CONCAT",
             metadata={"field": "concat_total"},
         )

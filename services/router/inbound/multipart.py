@@ -19,8 +19,6 @@ from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.store import dialect, queries, rows
 from numproxy.router.store.queries import GroupKey, StoredPart
 
-MAX_PARTS = 255
-
 
 def is_part(concat_ref: str, concat_total: int, concat_part: int) -> bool:
     """True for one part of a real multipart message (a lone "1 of 1" is a plain SMS)."""
