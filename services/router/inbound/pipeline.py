@@ -100,9 +100,9 @@ class InboundPipeline:
                     await stage(batch)
                 if batch.outbound:
                     reserved = self._handoff.reserve(len(batch.outbound))
-                    lease = rows.lease(now, self._settings.dispatch_lease)
+                    until = rows.lease_until(now, self._settings.dispatch_lease)
                     for row in batch.outbound[:reserved]:
-                        rows.leased(row, lease)
+                        rows.leased(row, until)
                         sends.append(_claimed(row))
                 await queries.insert_interactions(conn, batch.interactions)
                 await queries.record_activity(conn, list(batch.activity.values()), now)

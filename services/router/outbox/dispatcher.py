@@ -28,7 +28,6 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import cast
 
 import grpc
@@ -40,7 +39,7 @@ from numproxy.router.clock import Clock
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import Failed, RetryPolicy, SendResult, Sent
 from numproxy.router.settings import RouterSettings
-from numproxy.router.store import queries
+from numproxy.router.store import queries, rows
 from numproxy.router.store.dialect import database_unavailable
 from numproxy.router.store.queries import Claimed
 
@@ -218,9 +217,9 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[Claimed]:
         now = self._clock.now()
-        lease_until = now + timedelta(seconds=self._settings.dispatch_lease)
+        until = rows.lease_until(now, self._settings.dispatch_lease)
         async with self._engine.begin() as conn:
-            return await queries.claim_due(conn, now, limit, lease_until)
+            return await queries.claim_due(conn, now, limit, until)
 
     async def _send(self, rows: list[Claimed]) -> None:
         """One SendSmsBatch call for ``rows``, then their results recorded."""

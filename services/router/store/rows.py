@@ -7,7 +7,6 @@ the one module that writes them (sessions/sessions.py, sessions/pools.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,14 +14,6 @@ from numproxy.router.store.ids import new_id
 from numproxy.router.store.states import Direction, MessageStatus
 
 Row = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """An outbound row written already claimed by the writing process (the dispatcher's fast
-    path): reserved until ``until``, its first attempt counted, as a claim would."""
-
-    until: datetime
 
 
 def interaction(
@@ -103,13 +94,16 @@ def outbound(
     )
 
 
-def lease(now: datetime, seconds: float) -> Lease:
-    return Lease(now + timedelta(seconds=seconds))
+def lease_until(now: datetime, seconds: float) -> datetime:
+    """When a lease taken at ``now`` runs out (a claim's, or a row written already leased)."""
+    return now + timedelta(seconds=seconds)
 
 
-def leased(row: Row, lease: Lease) -> Row:
-    """``row`` (an outbound row not written yet) claimed by the writing process."""
-    row["next_attempt_at"] = lease.until
+def leased(row: Row, until: datetime) -> Row:
+    """``row`` (an outbound row not written yet) claimed by the writing process (the
+    dispatcher's fast path): reserved until ``until``, its first attempt counted, as a claim
+    would."""
+    row["next_attempt_at"] = until
     row["attempts"] = 1
     return row
 
