@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -43,6 +44,28 @@ OUT_OF_SESSION_POLICY_REPLY: OutOfSessionPolicy.ValueType  # 2
 """Reply with the pool's text (rate limited per sender and proxy number)."""
 Global___OutOfSessionPolicy: _TypeAlias = OutOfSessionPolicy  # noqa: Y015
 
+class _HookFailureMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HookFailureModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HookFailureMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOOK_FAILURE_MODE_UNSPECIFIED: _HookFailureMode.ValueType  # 0
+    HOOK_FAILURE_MODE_FAIL_OPEN: _HookFailureMode.ValueType  # 1
+    """As if no hook were configured: forward in session; the pool's out-of-session policy."""
+    HOOK_FAILURE_MODE_FAIL_CLOSED: _HookFailureMode.ValueType  # 2
+    """Record the message, forward nothing, reply nothing."""
+
+class HookFailureMode(_HookFailureMode, metaclass=_HookFailureModeEnumTypeWrapper):
+    """What the router does when a hook fails, times out or answers without an action."""
+
+HOOK_FAILURE_MODE_UNSPECIFIED: HookFailureMode.ValueType  # 0
+HOOK_FAILURE_MODE_FAIL_OPEN: HookFailureMode.ValueType  # 1
+"""As if no hook were configured: forward in session; the pool's out-of-session policy."""
+HOOK_FAILURE_MODE_FAIL_CLOSED: HookFailureMode.ValueType  # 2
+"""Record the message, forward nothing, reply nothing."""
+Global___HookFailureMode: _TypeAlias = HookFailureMode  # noqa: Y015
+
 class _NumberState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -74,6 +97,12 @@ class Pool(_message.Message):
     REPLY_INTERVAL_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     NUMBER_COUNT_FIELD_NUMBER: _builtins.int
+    MAX_PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    HOOKS_FIELD_NUMBER: _builtins.int
+    END_COMMAND_FIELD_NUMBER: _builtins.int
+    OPEN_NOTICE_FIELD_NUMBER: _builtins.int
+    CLOSE_NOTICE_FIELD_NUMBER: _builtins.int
+    PREFIX_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: "pools/{pool_id}"."""
     out_of_session_policy: Global___OutOfSessionPolicy.ValueType
@@ -81,6 +110,18 @@ class Pool(_message.Message):
     """The reply text for OUT_OF_SESSION_POLICY_REPLY."""
     number_count: _builtins.int
     """Numbers in the pool (draining ones included)."""
+    max_participants: _builtins.int
+    """Most participants a session of this pool may have: 2 to 10; 0 on create means 10."""
+    end_command: _builtins.str
+    """A participant who texts exactly this (trimmed, any case) in a live session closes it for
+    everyone (reason PARTICIPANT_ENDED), e.g. "#end". Empty: no end command.
+    """
+    open_notice: _builtins.str
+    """Sent to each participant of a new session who has no greeting of their own. Empty: none."""
+    close_notice: _builtins.str
+    """Sent to every participant when a session closes (unless the session has its own). Empty: none."""
+    prefix_display_name: _builtins.bool
+    """Prefix forwarded texts with the sender's display name ("Ann: hello") when it has one."""
     @_builtins.property
     def default_ttl(self) -> _duration_pb2.Duration:
         """Idle TTL given to sessions that do not set one; zero means no idle expiry."""
@@ -95,6 +136,10 @@ class Pool(_message.Message):
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def hooks(self) -> Global___PoolHooks:
+        """The app called for this pool's messages; unset: none."""
+
     def __init__(
         self,
         *,
@@ -106,14 +151,58 @@ class Pool(_message.Message):
         reply_interval: _duration_pb2.Duration | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         number_count: _builtins.int = ...,
+        max_participants: _builtins.int = ...,
+        hooks: Global___PoolHooks | None = ...,
+        end_command: _builtins.str = ...,
+        open_notice: _builtins.str = ...,
+        close_notice: _builtins.str = ...,
+        prefix_display_name: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "reply_interval", b"reply_interval"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "hooks", b"hooks", "reply_interval", b"reply_interval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "name", b"name", "number_count", b"number_count", "out_of_session_policy", b"out_of_session_policy", "out_of_session_reply", b"out_of_session_reply", "reply_interval", b"reply_interval"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_notice", b"close_notice", "create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "end_command", b"end_command", "hooks", b"hooks", "max_participants", b"max_participants", "name", b"name", "number_count", b"number_count", "open_notice", b"open_notice", "out_of_session_policy", b"out_of_session_policy", "out_of_session_reply", b"out_of_session_reply", "prefix_display_name", b"prefix_display_name", "reply_interval", b"reply_interval"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Pool: _TypeAlias = Pool  # noqa: Y015
+
+@_typing.final
+class PoolHooks(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    FAILURE_MODE_FIELD_NUMBER: _builtins.int
+    RESOLVE_OUT_OF_SESSION_FIELD_NUMBER: _builtins.int
+    INTERCEPT_MESSAGES_FIELD_NUMBER: _builtins.int
+    address: _builtins.str
+    """gRPC address of the app's HookService ("host:port"). Empty: no hooks."""
+    failure_mode: Global___HookFailureMode.ValueType
+    """Unspecified means FAIL_OPEN."""
+    resolve_out_of_session: _builtins.bool
+    """Call ResolveOutOfSession for texts from someone without a live session."""
+    intercept_messages: _builtins.bool
+    """Call InterceptMessage for every text in a live session."""
+    @_builtins.property
+    def deadline(self) -> _duration_pb2.Duration:
+        """Per call; default 2 s, at most 5 s (the webhook is answered within Vonage's timeout)."""
+
+    def __init__(
+        self,
+        *,
+        address: _builtins.str = ...,
+        deadline: _duration_pb2.Duration | None = ...,
+        failure_mode: Global___HookFailureMode.ValueType = ...,
+        resolve_out_of_session: _builtins.bool = ...,
+        intercept_messages: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "deadline", b"deadline", "failure_mode", b"failure_mode", "intercept_messages", b"intercept_messages", "resolve_out_of_session", b"resolve_out_of_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PoolHooks: _TypeAlias = PoolHooks  # noqa: Y015
 
 @_typing.final
 class ProxyNumber(_message.Message):
@@ -233,6 +322,52 @@ class GetPoolResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPoolResponse: _TypeAlias = GetPoolResponse  # noqa: Y015
+
+@_typing.final
+class UpdatePoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___Pool:
+        """pool.name selects the pool."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___Pool | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePoolRequest: _TypeAlias = UpdatePoolRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___Pool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___Pool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePoolResponse: _TypeAlias = UpdatePoolResponse  # noqa: Y015
 
 @_typing.final
 class ListPoolsRequest(_message.Message):

@@ -45,6 +45,11 @@ class PoolServiceStub:
                 request_serializer=numproxy_dot_v1_dot_pool__pb2.GetPoolRequest.SerializeToString,
                 response_deserializer=numproxy_dot_v1_dot_pool__pb2.GetPoolResponse.FromString,
                 _registered_method=True)
+        self.UpdatePool = channel.unary_unary(
+                '/numproxy.v1.PoolService/UpdatePool',
+                request_serializer=numproxy_dot_v1_dot_pool__pb2.UpdatePoolRequest.SerializeToString,
+                response_deserializer=numproxy_dot_v1_dot_pool__pb2.UpdatePoolResponse.FromString,
+                _registered_method=True)
         self.ListPools = channel.unary_unary(
                 '/numproxy.v1.PoolService/ListPools',
                 request_serializer=numproxy_dot_v1_dot_pool__pb2.ListPoolsRequest.SerializeToString,
@@ -79,6 +84,14 @@ class PoolServiceServicer:
 
     def GetPool(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePool(self, request, context):
+        """UpdatePool changes the fields named by update_mask (every Pool field but name,
+        create_time and number_count).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -122,6 +135,11 @@ def add_PoolServiceServicer_to_server(servicer, server):
                     servicer.GetPool,
                     request_deserializer=numproxy_dot_v1_dot_pool__pb2.GetPoolRequest.FromString,
                     response_serializer=numproxy_dot_v1_dot_pool__pb2.GetPoolResponse.SerializeToString,
+            ),
+            'UpdatePool': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePool,
+                    request_deserializer=numproxy_dot_v1_dot_pool__pb2.UpdatePoolRequest.FromString,
+                    response_serializer=numproxy_dot_v1_dot_pool__pb2.UpdatePoolResponse.SerializeToString,
             ),
             'ListPools': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPools,
@@ -199,6 +217,33 @@ class PoolService:
             '/numproxy.v1.PoolService/GetPool',
             numproxy_dot_v1_dot_pool__pb2.GetPoolRequest.SerializeToString,
             numproxy_dot_v1_dot_pool__pb2.GetPoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.v1.PoolService/UpdatePool',
+            numproxy_dot_v1_dot_pool__pb2.UpdatePoolRequest.SerializeToString,
+            numproxy_dot_v1_dot_pool__pb2.UpdatePoolResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,10 @@ class PoolServiceStub:
     def __new__(cls, channel: _aio.Channel) -> PoolServiceAsyncStub: ...
     CreatePool: _grpc.UnaryUnaryMultiCallable[_pool_pb2.CreatePoolRequest, _pool_pb2.CreatePoolResponse]
     GetPool: _grpc.UnaryUnaryMultiCallable[_pool_pb2.GetPoolRequest, _pool_pb2.GetPoolResponse]
+    UpdatePool: _grpc.UnaryUnaryMultiCallable[_pool_pb2.UpdatePoolRequest, _pool_pb2.UpdatePoolResponse]
+    """UpdatePool changes the fields named by update_mask (every Pool field but name,
+    create_time and number_count).
+    """
     ListPools: _grpc.UnaryUnaryMultiCallable[_pool_pb2.ListPoolsRequest, _pool_pb2.ListPoolsResponse]
     AddNumbers: _grpc.UnaryUnaryMultiCallable[_pool_pb2.AddNumbersRequest, _pool_pb2.AddNumbersResponse]
     """AddNumbers adds virtual numbers to a pool. Adding a number the pool already has is a no-op;
@@ -51,6 +55,10 @@ class PoolServiceAsyncStub(PoolServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreatePool: _aio.UnaryUnaryMultiCallable[_pool_pb2.CreatePoolRequest, _pool_pb2.CreatePoolResponse]  # type: ignore[assignment]
     GetPool: _aio.UnaryUnaryMultiCallable[_pool_pb2.GetPoolRequest, _pool_pb2.GetPoolResponse]  # type: ignore[assignment]
+    UpdatePool: _aio.UnaryUnaryMultiCallable[_pool_pb2.UpdatePoolRequest, _pool_pb2.UpdatePoolResponse]  # type: ignore[assignment]
+    """UpdatePool changes the fields named by update_mask (every Pool field but name,
+    create_time and number_count).
+    """
     ListPools: _aio.UnaryUnaryMultiCallable[_pool_pb2.ListPoolsRequest, _pool_pb2.ListPoolsResponse]  # type: ignore[assignment]
     AddNumbers: _aio.UnaryUnaryMultiCallable[_pool_pb2.AddNumbersRequest, _pool_pb2.AddNumbersResponse]  # type: ignore[assignment]
     """AddNumbers adds virtual numbers to a pool. Adding a number the pool already has is a no-op;
@@ -76,6 +84,16 @@ class PoolServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pool_pb2.GetPoolRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pool_pb2.GetPoolResponse, _abc.Awaitable[_pool_pb2.GetPoolResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdatePool(
+        self,
+        request: _pool_pb2.UpdatePoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pool_pb2.UpdatePoolResponse, _abc.Awaitable[_pool_pb2.UpdatePoolResponse]]:
+        """UpdatePool changes the fields named by update_mask (every Pool field but name,
+        create_time and number_count).
+        """
 
     @_abc_1.abstractmethod
     def ListPools(

@@ -52,6 +52,8 @@ class _ClosedReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ClosedRe
     CLOSED_REASON_IDLE_TTL: _ClosedReason.ValueType  # 2
     CLOSED_REASON_EXPIRED: _ClosedReason.ValueType  # 3
     CLOSED_REASON_OPT_OUT: _ClosedReason.ValueType  # 4
+    CLOSED_REASON_PARTICIPANT_ENDED: _ClosedReason.ValueType  # 5
+    """A participant sent the pool's end command (e.g. "#end")."""
 
 class ClosedReason(_ClosedReason, metaclass=_ClosedReasonEnumTypeWrapper): ...
 
@@ -60,6 +62,8 @@ CLOSED_REASON_API: ClosedReason.ValueType  # 1
 CLOSED_REASON_IDLE_TTL: ClosedReason.ValueType  # 2
 CLOSED_REASON_EXPIRED: ClosedReason.ValueType  # 3
 CLOSED_REASON_OPT_OUT: ClosedReason.ValueType  # 4
+CLOSED_REASON_PARTICIPANT_ENDED: ClosedReason.ValueType  # 5
+"""A participant sent the pool's end command (e.g. "#end")."""
 Global___ClosedReason: _TypeAlias = ClosedReason  # noqa: Y015
 
 class _Direction:
@@ -73,6 +77,8 @@ class _DirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Direction.V
     """A participant texted a proxy number."""
     DIRECTION_OUTBOUND: _Direction.ValueType  # 2
     """numproxy sent an SMS from a proxy number to a participant."""
+    DIRECTION_SYSTEM: _Direction.ValueType  # 3
+    """A system text to a participant (SendMessage, notices), from their proxy number."""
 
 class Direction(_Direction, metaclass=_DirectionEnumTypeWrapper): ...
 
@@ -81,6 +87,8 @@ DIRECTION_INBOUND: Direction.ValueType  # 1
 """A participant texted a proxy number."""
 DIRECTION_OUTBOUND: Direction.ValueType  # 2
 """numproxy sent an SMS from a proxy number to a participant."""
+DIRECTION_SYSTEM: Direction.ValueType  # 3
+"""A system text to a participant (SendMessage, notices), from their proxy number."""
 Global___Direction: _TypeAlias = Direction  # noqa: Y015
 
 class _InteractionStatus:
@@ -179,12 +187,18 @@ class Session(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     LAST_INTERACTION_TIME_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    CLOSE_NOTICE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: "sessions/{session_id}"."""
     pool: _builtins.str
     """"pools/{pool_id}"."""
     status: Global___SessionStatus.ValueType
     closed_reason: Global___ClosedReason.ValueType
+    close_notice: _builtins.str
+    """Text sent to every participant when the session closes; empty: the pool's close_notice."""
+    request_id: _builtins.str
+    """The CreateSession request_id, if one was given."""
     @_builtins.property
     def participants(self) -> _containers.RepeatedCompositeFieldContainer[Global___Participant]: ...
     @_builtins.property
@@ -220,10 +234,12 @@ class Session(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         last_interaction_time: _timestamp_pb2.Timestamp | None = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
+        close_notice: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "expire_time", b"expire_time", "last_interaction_time", b"last_interaction_time", "ttl", b"ttl", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "closed_reason", b"closed_reason", "create_time", b"create_time", "expire_time", b"expire_time", "last_interaction_time", b"last_interaction_time", "metadata", b"metadata", "name", b"name", "participants", b"participants", "pool", b"pool", "status", b"status", "ttl", b"ttl", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_notice", b"close_notice", "close_time", b"close_time", "closed_reason", b"closed_reason", "create_time", b"create_time", "expire_time", b"expire_time", "last_interaction_time", b"last_interaction_time", "metadata", b"metadata", "name", b"name", "participants", b"participants", "pool", b"pool", "request_id", b"request_id", "status", b"status", "ttl", b"ttl", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -286,13 +302,16 @@ class CreateSessionRequest(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CLOSE_NOTICE_FIELD_NUMBER: _builtins.int
     pool: _builtins.str
     """"pools/{pool_id}" or the bare id; empty means "default"."""
     request_id: _builtins.str
     """Idempotency key: a repeated create with the same id returns the same session."""
+    close_notice: _builtins.str
+    """Text sent to every participant when the session closes; empty: the pool's close_notice."""
     @_builtins.property
     def participants(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParticipantSpec]:
-        """Exactly two participants."""
+        """2 to the pool's max_participants (at most 10), each with a different number."""
 
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
@@ -313,10 +332,11 @@ class CreateSessionRequest(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
+        close_notice: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "metadata", b"metadata", "participants", b"participants", "pool", b"pool", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_notice", b"close_notice", "expire_time", b"expire_time", "metadata", b"metadata", "participants", b"participants", "pool", b"pool", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -385,17 +405,45 @@ Global___GetSessionResponse: _TypeAlias = GetSessionResponse  # noqa: Y015
 class ListSessionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     PARTICIPANT_NUMBER_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     POOL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
     participant_number: _builtins.str
     """Only sessions with a participant with this real number."""
     status: Global___SessionStatus.ValueType
     pool: _builtins.str
+    request_id: _builtins.str
+    """Only the session created with this request_id."""
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Only sessions whose metadata has every one of these key/value pairs (at most 8)."""
+
     def __init__(
         self,
         *,
@@ -404,10 +452,12 @@ class ListSessionsRequest(_message.Message):
         participant_number: _builtins.str = ...,
         status: Global___SessionStatus.ValueType = ...,
         pool: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "participant_number", b"participant_number", "pool", b"pool", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "page_size", b"page_size", "page_token", b"page_token", "participant_number", b"participant_number", "pool", b"pool", "request_id", b"request_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -624,3 +674,143 @@ class ListInteractionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListInteractionsResponse: _TypeAlias = ListInteractionsResponse  # noqa: Y015
+
+@_typing.final
+class SendMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    session: _builtins.str
+    """"sessions/{session_id}"."""
+    to: _builtins.str
+    """Real number of the participant to text (E.164, with or without "+")."""
+    text: _builtins.str
+    """1 to 1600 characters."""
+    request_id: _builtins.str
+    """Idempotency key: a repeated call with the same id queues the text once."""
+    def __init__(
+        self,
+        *,
+        session: _builtins.str = ...,
+        to: _builtins.str = ...,
+        text: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "session", b"session", "text", b"text", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendMessageRequest: _TypeAlias = SendMessageRequest  # noqa: Y015
+
+@_typing.final
+class SendMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def interaction(self) -> Global___Interaction: ...
+    def __init__(
+        self,
+        *,
+        interaction: Global___Interaction | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interaction", b"interaction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interaction", b"interaction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendMessageResponse: _TypeAlias = SendMessageResponse  # noqa: Y015
+
+@_typing.final
+class AddParticipantRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    session: _builtins.str
+    """"sessions/{session_id}"."""
+    @_builtins.property
+    def participant(self) -> Global___ParticipantSpec: ...
+    def __init__(
+        self,
+        *,
+        session: _builtins.str = ...,
+        participant: Global___ParticipantSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["participant", b"participant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["participant", b"participant", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddParticipantRequest: _TypeAlias = AddParticipantRequest  # noqa: Y015
+
+@_typing.final
+class AddParticipantResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___Session: ...
+    def __init__(
+        self,
+        *,
+        session: Global___Session | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddParticipantResponse: _TypeAlias = AddParticipantResponse  # noqa: Y015
+
+@_typing.final
+class RemoveParticipantRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    session: _builtins.str
+    """"sessions/{session_id}"."""
+    number: _builtins.str
+    """Real number of the participant to remove."""
+    def __init__(
+        self,
+        *,
+        session: _builtins.str = ...,
+        number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveParticipantRequest: _TypeAlias = RemoveParticipantRequest  # noqa: Y015
+
+@_typing.final
+class RemoveParticipantResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def session(self) -> Global___Session: ...
+    def __init__(
+        self,
+        *,
+        session: Global___Session | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveParticipantResponse: _TypeAlias = RemoveParticipantResponse  # noqa: Y015

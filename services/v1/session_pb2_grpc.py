@@ -65,6 +65,21 @@ class SessionServiceStub:
                 request_serializer=numproxy_dot_v1_dot_session__pb2.ListInteractionsRequest.SerializeToString,
                 response_deserializer=numproxy_dot_v1_dot_session__pb2.ListInteractionsResponse.FromString,
                 _registered_method=True)
+        self.SendMessage = channel.unary_unary(
+                '/numproxy.v1.SessionService/SendMessage',
+                request_serializer=numproxy_dot_v1_dot_session__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=numproxy_dot_v1_dot_session__pb2.SendMessageResponse.FromString,
+                _registered_method=True)
+        self.AddParticipant = channel.unary_unary(
+                '/numproxy.v1.SessionService/AddParticipant',
+                request_serializer=numproxy_dot_v1_dot_session__pb2.AddParticipantRequest.SerializeToString,
+                response_deserializer=numproxy_dot_v1_dot_session__pb2.AddParticipantResponse.FromString,
+                _registered_method=True)
+        self.RemoveParticipant = channel.unary_unary(
+                '/numproxy.v1.SessionService/RemoveParticipant',
+                request_serializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantRequest.SerializeToString,
+                response_deserializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -109,6 +124,28 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendMessage(self, request, context):
+        """SendMessage texts one participant of an open session from their own proxy number
+        (a system message, through the outbox like every SMS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddParticipant(self, request, context):
+        """AddParticipant adds a participant to an open session (a proxy number is allocated).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveParticipant(self, request, context):
+        """RemoveParticipant removes a participant; at least two must remain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +178,21 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.ListInteractions,
                     request_deserializer=numproxy_dot_v1_dot_session__pb2.ListInteractionsRequest.FromString,
                     response_serializer=numproxy_dot_v1_dot_session__pb2.ListInteractionsResponse.SerializeToString,
+            ),
+            'SendMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessage,
+                    request_deserializer=numproxy_dot_v1_dot_session__pb2.SendMessageRequest.FromString,
+                    response_serializer=numproxy_dot_v1_dot_session__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'AddParticipant': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddParticipant,
+                    request_deserializer=numproxy_dot_v1_dot_session__pb2.AddParticipantRequest.FromString,
+                    response_serializer=numproxy_dot_v1_dot_session__pb2.AddParticipantResponse.SerializeToString,
+            ),
+            'RemoveParticipant': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveParticipant,
+                    request_deserializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantRequest.FromString,
+                    response_serializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +358,87 @@ class SessionService:
             '/numproxy.v1.SessionService/ListInteractions',
             numproxy_dot_v1_dot_session__pb2.ListInteractionsRequest.SerializeToString,
             numproxy_dot_v1_dot_session__pb2.ListInteractionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.v1.SessionService/SendMessage',
+            numproxy_dot_v1_dot_session__pb2.SendMessageRequest.SerializeToString,
+            numproxy_dot_v1_dot_session__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddParticipant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.v1.SessionService/AddParticipant',
+            numproxy_dot_v1_dot_session__pb2.AddParticipantRequest.SerializeToString,
+            numproxy_dot_v1_dot_session__pb2.AddParticipantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveParticipant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.v1.SessionService/RemoveParticipant',
+            numproxy_dot_v1_dot_session__pb2.RemoveParticipantRequest.SerializeToString,
+            numproxy_dot_v1_dot_session__pb2.RemoveParticipantResponse.FromString,
             options,
             channel_credentials,
             insecure,

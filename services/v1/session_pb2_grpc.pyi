@@ -41,6 +41,14 @@ class SessionServiceStub:
     DeleteSession: _grpc.UnaryUnaryMultiCallable[_session_pb2.DeleteSessionRequest, _session_pb2.DeleteSessionResponse]
     """DeleteSession erases the session and all its interactions."""
     ListInteractions: _grpc.UnaryUnaryMultiCallable[_session_pb2.ListInteractionsRequest, _session_pb2.ListInteractionsResponse]
+    SendMessage: _grpc.UnaryUnaryMultiCallable[_session_pb2.SendMessageRequest, _session_pb2.SendMessageResponse]
+    """SendMessage texts one participant of an open session from their own proxy number
+    (a system message, through the outbox like every SMS).
+    """
+    AddParticipant: _grpc.UnaryUnaryMultiCallable[_session_pb2.AddParticipantRequest, _session_pb2.AddParticipantResponse]
+    """AddParticipant adds a participant to an open session (a proxy number is allocated)."""
+    RemoveParticipant: _grpc.UnaryUnaryMultiCallable[_session_pb2.RemoveParticipantRequest, _session_pb2.RemoveParticipantResponse]
+    """RemoveParticipant removes a participant; at least two must remain."""
 
 @_typing.type_check_only
 class SessionServiceAsyncStub(SessionServiceStub):
@@ -55,6 +63,14 @@ class SessionServiceAsyncStub(SessionServiceStub):
     DeleteSession: _aio.UnaryUnaryMultiCallable[_session_pb2.DeleteSessionRequest, _session_pb2.DeleteSessionResponse]  # type: ignore[assignment]
     """DeleteSession erases the session and all its interactions."""
     ListInteractions: _aio.UnaryUnaryMultiCallable[_session_pb2.ListInteractionsRequest, _session_pb2.ListInteractionsResponse]  # type: ignore[assignment]
+    SendMessage: _aio.UnaryUnaryMultiCallable[_session_pb2.SendMessageRequest, _session_pb2.SendMessageResponse]  # type: ignore[assignment]
+    """SendMessage texts one participant of an open session from their own proxy number
+    (a system message, through the outbox like every SMS).
+    """
+    AddParticipant: _aio.UnaryUnaryMultiCallable[_session_pb2.AddParticipantRequest, _session_pb2.AddParticipantResponse]  # type: ignore[assignment]
+    """AddParticipant adds a participant to an open session (a proxy number is allocated)."""
+    RemoveParticipant: _aio.UnaryUnaryMultiCallable[_session_pb2.RemoveParticipantRequest, _session_pb2.RemoveParticipantResponse]  # type: ignore[assignment]
+    """RemoveParticipant removes a participant; at least two must remain."""
 
 class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     """SessionService opens, inspects and closes proxied conversations."""
@@ -102,5 +118,31 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _session_pb2.ListInteractionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_session_pb2.ListInteractionsResponse, _abc.Awaitable[_session_pb2.ListInteractionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SendMessage(
+        self,
+        request: _session_pb2.SendMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_pb2.SendMessageResponse, _abc.Awaitable[_session_pb2.SendMessageResponse]]:
+        """SendMessage texts one participant of an open session from their own proxy number
+        (a system message, through the outbox like every SMS).
+        """
+
+    @_abc_1.abstractmethod
+    def AddParticipant(
+        self,
+        request: _session_pb2.AddParticipantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_pb2.AddParticipantResponse, _abc.Awaitable[_session_pb2.AddParticipantResponse]]:
+        """AddParticipant adds a participant to an open session (a proxy number is allocated)."""
+
+    @_abc_1.abstractmethod
+    def RemoveParticipant(
+        self,
+        request: _session_pb2.RemoveParticipantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_pb2.RemoveParticipantResponse, _abc.Awaitable[_session_pb2.RemoveParticipantResponse]]:
+        """RemoveParticipant removes a participant; at least two must remain."""
 
 def add_SessionServiceServicer_to_server(servicer: SessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,7 +1,7 @@
 """A batch in the inbound pipeline: its messages, what each stage found, what it will write.
 
-Stages read and fill this; the pipeline writes what they collected (interaction rows, session
-activity) in one go at the end, inside the same transaction.
+Stages read and fill this; the pipeline writes what they collected (interaction rows, events,
+session activity) in one go at the end, inside the same transaction.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from numproxy.router.inbound.message import (
     TimedOutGroup,
 )
 from numproxy.router.settings import RouterSettings
-from numproxy.router.store import queries, rows
-from numproxy.router.store.queries import Activity, Close, PoolPolicy
-from numproxy.router.store.rows import Row
+from numproxy.router.store import closing, rows
+from numproxy.router.store.closing import Close
+from numproxy.router.store.queries import Activity, PoolPolicy
+from numproxy.router.store.writes import Writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class LiveSession:
     """The live session a message's sender has on the proxy number texted."""
 
     session_id: str
+    pool_id: int
     status: str
     ttl_seconds: int
     # (real number, proxy number) of every other active participant, in position order.
@@ -66,10 +68,7 @@ class Batch:
     settings: RouterSettings
     now: datetime
     items: list[Item]
-    # Interaction rows to insert (inbound and outbound, in the order written), and the
-    # outbound ones among them (the outbox entries).
-    interactions: list[Row] = field(default_factory=list)
-    outbound: list[Row] = field(default_factory=list)
+    writes: Writes = field(default_factory=Writes)
     activity: dict[str, Activity] = field(default_factory=dict)
     # Sessions closed by this batch, by the index of the item that closed them.
     closed_by: dict[str, int] = field(default_factory=dict)
@@ -92,7 +91,7 @@ class Batch:
             text=item.text,
             note=note,
         )
-        self.interactions.append(row)
+        self.writes.interaction(row, pool_id=session.pool_id)
         self.activity.setdefault(
             session.session_id,
             Activity(session.session_id, session.status, session.ttl_seconds),
@@ -102,6 +101,7 @@ class Batch:
     def queue_outbound(
         self,
         *,
+        pool_id: int | None,
         proxy_number: str,
         recipient_number: str,
         text: str,
@@ -118,12 +118,11 @@ class Batch:
             sender_number=sender_number,
             cause_id=cause_id,
         )
-        self.interactions.append(row)
-        self.outbound.append(row)
+        self.writes.interaction(row, pool_id=pool_id)
 
     async def close(self, item_index: int, closes: list[Close]) -> None:
         """Close sessions now (in the batch's transaction), remembering which item did."""
-        await queries.close_sessions(self.conn, closes, self.now)
+        await closing.close_sessions(self.conn, closes, self.now, self.writes)
         for close in closes:
             self.closed_by.setdefault(close.session_id, item_index)
             self.activity.pop(close.session_id, None)

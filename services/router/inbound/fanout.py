@@ -26,6 +26,7 @@ async def fan_out(batch: Batch) -> None:
         inbound_id = batch.record_inbound(item, live, item.note)
         for partner, partner_proxy in live.partners:
             batch.queue_outbound(
+                pool_id=live.pool_id,
                 proxy_number=partner_proxy,
                 recipient_number=partner,
                 text=item.text,

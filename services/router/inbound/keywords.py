@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from numproxy.router.inbound.message import Outcome
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
-from numproxy.router.store.queries import Close
+from numproxy.router.store.closing import Close
 from numproxy.router.store.states import CloseReason
 
 if TYPE_CHECKING:
-    from numproxy.router.inbound.batch import Batch
+    from numproxy.router.inbound.batch import Batch, Item
 
 
 class Keyword(enum.Enum):
@@ -60,6 +60,15 @@ async def answer_keywords(batch: Batch) -> None:
         keyword = classify(item.text, batch.settings)
         if keyword is None:
             continue
+        confirm = True
+        if keyword is Keyword.STOP:
+            # A repeated STOP (carriers resend) is not confirmed twice. Recorded before the
+            # close below, so the close notice skips the sender.
+            confirm = await queries.opt_out(
+                batch.conn, rows.opt_out(number=item.sender, proxy=item.proxy, now=batch.now)
+            )
+        elif keyword is Keyword.START:
+            await queries.opt_in(batch.conn, item.sender, item.proxy)
         session_id: str | None = None
         cause_id: str | None = None
         live = item.live
@@ -69,19 +78,22 @@ async def answer_keywords(batch: Batch) -> None:
             cause_id = batch.record_inbound(item, live, note)
             if keyword is Keyword.STOP:
                 await batch.close(index, [Close(live.session_id, CloseReason.OPT_OUT, batch.now)])
-        confirm = True
-        if keyword is Keyword.STOP:
-            # A repeated STOP (carriers resend) is not confirmed twice.
-            confirm = await queries.opt_out(
-                batch.conn, rows.opt_out(number=item.sender, proxy=item.proxy, now=batch.now)
-            )
-        elif keyword is Keyword.START:
-            await queries.opt_in(batch.conn, item.sender, item.proxy)
         reply = reply_text(keyword, batch.settings)
         queued = 0
         if confirm and reply:
             batch.queue_outbound(
-                proxy_number=item.proxy, recipient_number=item.sender, text=reply, cause_id=cause_id
+                pool_id=_pool_id(item),
+                proxy_number=item.proxy,
+                recipient_number=item.sender,
+                text=reply,
+                cause_id=cause_id,
             )
             queued = 1
         batch.decide(item, Outcome.KEYWORD, session_id, queued)
+
+
+def _pool_id(item: Item) -> int | None:
+    """The pool of the number texted (None: not one of ours)."""
+    if item.live is not None:
+        return item.live.pool_id
+    return item.pool.pool_id if item.pool is not None else None

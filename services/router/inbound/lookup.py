@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from numproxy.router.inbound.batch import Batch, LiveSession
 from numproxy.router.inbound.message import Outcome
-from numproxy.router.store import expiry, queries
-from numproxy.router.store.queries import Close
+from numproxy.router.store import closing, expiry, queries
+from numproxy.router.store.closing import Close
 
 
 async def find_sessions(batch: Batch) -> None:
@@ -34,8 +34,10 @@ async def find_sessions(batch: Batch) -> None:
             for row in group
             if row.partner is not None and row.partner_proxy is not None
         )
-        live[pair] = LiveSession(first.session_id, first.status, first.ttl_seconds, partners)
-    await queries.close_sessions(batch.conn, closes, batch.now)
+        live[pair] = LiveSession(
+            first.session_id, first.pool_id, first.status, first.ttl_seconds, partners
+        )
+    await closing.close_sessions(batch.conn, closes, batch.now, batch.writes)
     for item in items:
         item.live = live.get((item.sender, item.proxy))
 

@@ -98,21 +98,22 @@ class InboundPipeline:
                 batch = Batch(conn, self._settings, now, items)
                 for stage in STAGES:
                     await stage(batch)
-                if batch.outbound:
-                    reserved = self._handoff.reserve(len(batch.outbound))
+                outbound = batch.writes.outbound
+                if outbound:
+                    reserved = self._handoff.reserve(len(outbound))
                     until = rows.lease_until(now, self._settings.dispatch_lease)
-                    for row in batch.outbound[:reserved]:
+                    for row in outbound[:reserved]:
                         rows.leased(row, until)
                         sends.append(_claimed(row))
-                await queries.insert_interactions(conn, batch.interactions)
                 await queries.record_activity(conn, list(batch.activity.values()), now)
+                await batch.writes.flush(conn)
         except BaseException:
             self._handoff.release(reserved)
             raise
         results = [_result(item) for item in items]
         for item, result in zip(items, results, strict=True):
             _log(item, result)
-        if len(batch.outbound) > len(sends):
+        if len(batch.writes.outbound) > len(sends):
             self._handoff.notify()  # rows written due now, for the dispatcher's loop
         if sends:
             await self._handoff.submit(sends)

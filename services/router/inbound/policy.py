@@ -56,6 +56,7 @@ async def out_of_session(batch: Batch) -> None:
                 continue
             assert item.pool is not None
             batch.queue_outbound(
+                pool_id=item.pool.pool_id,
                 proxy_number=item.proxy,
                 recipient_number=item.sender,
                 text=item.pool.out_of_session_reply,

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from numproxy.common.errors import PoolExhausted
 from numproxy.common.numbers import country_calling_code, mask
 from numproxy.router.sessions import names
-from numproxy.router.sessions.lifecycle import close_if_ran_out
+from numproxy.router.store import closing
 from numproxy.router.store.expiry import ran_out_sql
 from numproxy.router.store.models import OptOut, Participant, Pool, ProxyNumber, Session
 from numproxy.router.store.states import NumberState
@@ -35,17 +35,13 @@ from numproxy.router.store.states import NumberState
 async def close_expired_sessions_of(db: AsyncSession, number: str, now: datetime) -> int:
     """Close the sessions of real ``number`` that ran out, freeing their proxy numbers."""
     query = (
-        select(Session)
+        select(*closing.RAN_OUT_COLUMNS)
         .join(Participant, Participant.session_id == Session.id)
         .where(Participant.number == number, Participant.active, ran_out_sql(now))
         .with_for_update(of=Session)
     )
-    closed = 0
-    for session in (await db.scalars(query)).unique():
-        closed += close_if_ran_out(session, now)
-    if closed:
-        await db.flush()
-    return closed
+    conn = await db.connection()
+    return len(await closing.close_ran_out(conn, (await conn.execute(query)).all(), now))
 
 
 async def choose_proxy_numbers(

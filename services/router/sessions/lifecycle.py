@@ -1,38 +1,38 @@
-"""Session lifecycle on loaded sessions (the API's side; the pipeline and the sweeper write the
-same columns with store/queries.py, from the same value builders).
+"""Session lifecycle on loaded sessions (the API's side; every close goes through
+store/closing.py, whoever closes).
 
-OPEN -> IN_PROGRESS (first interaction) -> CLOSED (API, idle TTL, absolute expiry, opt-out).
-Expiry is decided at lookup time too (store/expiry.py), so correctness never depends on the
-sweeper.
+OPEN -> IN_PROGRESS (first interaction) -> CLOSED (API, idle TTL, absolute expiry, opt-out,
+end command). Expiry is decided at lookup time too (store/expiry.py), so correctness never
+depends on the sweeper.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from numproxy.router.store.expiry import session_ran_out
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from numproxy.router.store import closing
+from numproxy.router.store.closing import Close
 from numproxy.router.store.models import Session
-from numproxy.router.store.queries import closed_values
-from numproxy.router.store.states import CloseReason, SessionStatus
+from numproxy.router.store.states import CloseReason
 
 
-def close(session: Session, reason: CloseReason, now: datetime, at: datetime | None = None) -> None:
-    """Close ``session`` (as of ``at``, default now): frees its participants' proxy numbers
-    (the core rule's index)."""
-    if session.status == SessionStatus.CLOSED:
-        return
-    for column, value in closed_values(reason, at or now, now).items():
-        setattr(session, column, value)
-    for participant in session.participants:
-        participant.active = False
+async def close(db: AsyncSession, session: Session, reason: CloseReason, now: datetime) -> None:
+    """Close ``session`` (locked by the caller) now, and reload it."""
+    await db.flush()
+    if await closing.close_now(await db.connection(), [Close(session.id, reason, now)], now):
+        await db.refresh(session)
 
 
-def close_if_ran_out(session: Session, now: datetime) -> bool:
-    """Close ``session`` as of the moment it ran out, if it has; True when this call closed it."""
-    over = session_ran_out(session, now)
-    if over is None:
+async def close_if_ran_out(db: AsyncSession, session: Session, now: datetime) -> bool:
+    """Close ``session`` (locked) as of the moment it ran out, if it has; True when this call
+    closed it."""
+    await db.flush()
+    row = (session.id, session.status, session.expires_at, session.idle_expires_at)
+    if not await closing.close_ran_out(await db.connection(), [row], now):
         return False
-    close(session, over.reason, now, at=over.at)
+    await db.refresh(session)
     return True
 
 

@@ -354,7 +354,7 @@ class Sessions:
                     metadata={"field": "session.expire_time"},
                 )
             session = await _get_session(db, session_id, for_update=True)
-            lifecycle.close_if_ran_out(session, now)
+            await lifecycle.close_if_ran_out(db, session, now)
             if session.status == SessionStatus.CLOSED and fields - {"status"}:
                 raise FailedPrecondition(
                     "the session is closed; its ttl and expire_time can no longer change",
@@ -371,9 +371,9 @@ class Sessions:
                 session.expires_at = as_utc(expire_time) if expire_time is not None else None
             if fields - {"status"}:
                 session.updated_at = now
-                lifecycle.close_if_ran_out(session, now)
+                await lifecycle.close_if_ran_out(db, session, now)
             if "status" in fields:
-                lifecycle.close(session, CloseReason.API, now)
+                await lifecycle.close(db, session, CloseReason.API, now)
             await db.flush()
             return await _view(db, session, now)
 

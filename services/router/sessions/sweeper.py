@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from numproxy.common.periodic import Periodic
 from numproxy.router.clock import Clock
-from numproxy.router.sessions.lifecycle import close_if_ran_out
+from numproxy.router.store import closing
 from numproxy.router.store.dialect import is_retryable
 from numproxy.router.store.expiry import ran_out_ids_sql
 from numproxy.router.store.models import Session
@@ -46,13 +46,14 @@ class Sweeper:
     async def _sweep_batch(self, now: datetime) -> tuple[int, bool]:
         due = ran_out_ids_sql(now).subquery()
         query = (
-            select(Session)
+            select(*closing.RAN_OUT_COLUMNS)
             .where(Session.id.in_(select(due.c.id).limit(self._batch_size)))
             .with_for_update(skip_locked=True)
         )
         async with writing(self._factory) as db:
-            sessions = (await db.scalars(query)).all()
-            closed = sum(close_if_ran_out(session, now) for session in sessions)
+            conn = await db.connection()
+            found = (await conn.execute(query)).all()
+            closed = len(await closing.close_ran_out(conn, found, now))
         if closed:
             log.info("sweeper closed %d expired sessions", closed)
         return closed, closed == self._batch_size

@@ -146,6 +146,18 @@ async def advisory_locks(db: Bind, keys: Iterable[str]) -> None:
 _ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
+async def event_order_lock(db: Bind) -> None:
+    """Make event cursors follow commit order: held from the first event insert until commit,
+    so no transaction can commit a lower cursor after a reader saw a higher one. (SQLite
+    allocates rowids under its single write lock already.)"""
+    if name_of(db) == POSTGRESQL:
+        await db.execute(_EVENT_ORDER_LOCK)
+
+
+# pg_advisory_xact_lock's two-int form, in a key space of its own.
+_EVENT_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(1851879024, 1)")
+
+
 def is_retryable(exc: DBAPIError) -> bool:
     return _sqlstate(exc) in _RETRYABLE_SQLSTATES
 

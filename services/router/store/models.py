@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from numproxy.router.store.states import (
+    HookFailureMode,
     MessageStatus,
     NumberState,
     OutOfSessionPolicy,
@@ -45,6 +47,9 @@ _QUEUED = text(f"status = '{MessageStatus.QUEUED}'")
 
 NUMBER = String(16)  # E.164 with "+": at most 15 digits
 UUID_STR = String(36)
+# The event cursor: a 64-bit sequence on PostgreSQL, SQLite's rowid there.
+SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
+MAX_PARTICIPANTS = 10
 
 
 class Base(DeclarativeBase):
@@ -62,6 +67,25 @@ class Pool(Base):
     out_of_session_policy: Mapped[str] = mapped_column(String(16), default=OutOfSessionPolicy.DROP)
     out_of_session_reply: Mapped[str] = mapped_column(Text, default="")
     reply_interval_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    max_participants: Mapped[int] = mapped_column(
+        Integer, default=MAX_PARTICIPANTS, server_default=str(MAX_PARTICIPANTS)
+    )
+    # The app's HookService ("" for none), per call deadline, failure mode, which hooks.
+    hook_address: Mapped[str] = mapped_column(String(255), default="", server_default=text("''"))
+    hook_deadline_ms: Mapped[int] = mapped_column(Integer, default=2000, server_default="2000")
+    hook_failure_mode: Mapped[str] = mapped_column(
+        String(16), default=HookFailureMode.FAIL_OPEN, server_default=HookFailureMode.FAIL_OPEN
+    )
+    hook_resolve: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    hook_intercept: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    end_command: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    open_notice: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    close_notice: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    prefix_display_name: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime]
 
     numbers: Mapped[list[ProxyNumber]] = relationship(back_populates="pool")
@@ -123,6 +147,8 @@ class Session(Base):
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     # Hash of the create request's payload, to tell a retry from a conflicting reuse of the id.
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Sent to every participant on close ("" : the pool's close_notice).
+    close_notice: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
@@ -258,3 +284,53 @@ class ReplyLog(Base):
     sender_number: Mapped[str] = mapped_column(NUMBER, primary_key=True)
     proxy_number: Mapped[str] = mapped_column(NUMBER, primary_key=True)
     last_reply_at: Mapped[datetime]
+
+
+class Event(Base):
+    """One state change, written in the transaction that made it. ``seq`` is the stream's
+    cursor: allocated in commit order (store/events.py), so a reader that saw seq N has seen
+    every event before it."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_session_seq", "session_id", "seq"),
+        Index("ix_event_pool_seq", "pool_id", "seq"),
+        Index("ix_event_created", "created_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    # EventType
+    type: Mapped[str] = mapped_column(String(32))
+    pool_id: Mapped[int | None] = mapped_column(Integer)
+    # Not foreign keys: the events of a deleted session stay (SESSION_DELETED among them).
+    session_id: Mapped[str | None] = mapped_column(UUID_STR)
+    interaction_id: Mapped[str | None] = mapped_column(UUID_STR)
+    participant: Mapped[str] = mapped_column(NUMBER, default="")
+    proxy_number: Mapped[str] = mapped_column(NUMBER, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # Direction of the interaction concerned ("" when none).
+    direction: Mapped[str] = mapped_column(String(8), default="")
+    created_at: Mapped[datetime]
+
+
+class EventHorizon(Base):
+    """One row: the highest cursor retention has pruned through (0 before any pruning). A
+    watcher resuming from an older cursor would miss events, so it is told so."""
+
+    __tablename__ = "event_horizon"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pruned_through: Mapped[int] = mapped_column(SEQUENCE, default=0)
+
+
+class HookDecision(Base):
+    """What an app's hook decided for one message, so a retried webhook gets the same outcome."""
+
+    __tablename__ = "hook_decision"
+
+    # (api_key, message id) of the SMS, or the multipart group's key for a timed-out group.
+    message_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # HookKind
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)

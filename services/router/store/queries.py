@@ -43,7 +43,7 @@ from numproxy.router.store.models import (
     Session,
 )
 from numproxy.router.store.rows import Row
-from numproxy.router.store.states import CloseReason, Direction, MessageStatus, SessionStatus
+from numproxy.router.store.states import Direction, MessageStatus, SessionStatus
 
 Pair = tuple[str, str]
 GroupKey = tuple[str, str, str]  # (sender, proxy number, concat-ref)
@@ -79,6 +79,7 @@ class LiveRow:
     sender: str
     proxy: str
     session_id: str
+    pool_id: int
     status: str
     ttl_seconds: int
     expires_at: datetime | None
@@ -97,6 +98,7 @@ def _live_query() -> Executable:
             author.number,
             author_number.number,
             Session.id,
+            Session.pool_id,
             Session.status,
             Session.ttl_seconds,
             Session.expires_at,
@@ -138,60 +140,6 @@ async def find_sessions(conn: AsyncConnection, pairs: Iterable[Pair]) -> list[Li
         _LIVE, {"senders": sorted({sender for sender, _ in wanted}), "pairs": wanted}
     )
     return [LiveRow(*row) for row in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    session_id: str
-    reason: CloseReason
-    at: datetime
-
-
-def closed_values(reason: CloseReason, at: datetime, now: datetime) -> dict[str, Any]:
-    """The session columns a close sets (its participants are deactivated with it)."""
-    return {
-        "status": SessionStatus.CLOSED,
-        "closed_reason": reason,
-        "closed_at": at,
-        "updated_at": now,
-    }
-
-
-_CLOSE = (
-    update(Session)
-    .where(Session.id == bindparam("b_id"), NOT_CLOSED)
-    .values(
-        status=bindparam("b_status"),
-        closed_reason=bindparam("b_reason"),
-        closed_at=bindparam("b_at"),
-        updated_at=bindparam("b_now"),
-    )
-)
-_DEACTIVATE = (
-    update(Participant)
-    .where(Participant.session_id.in_(bindparam("ids", expanding=True)), Participant.active)
-    .values(active=False)
-)
-
-
-async def close_sessions(conn: AsyncConnection, closes: Sequence[Close], now: datetime) -> None:
-    """Close sessions and free their participants' proxy numbers (the core rule's index)."""
-    if not closes:
-        return
-    params = []
-    for close in closes:
-        values = closed_values(close.reason, close.at, now)
-        params.append(
-            {
-                "b_id": close.session_id,
-                "b_status": values["status"],
-                "b_reason": values["closed_reason"],
-                "b_at": values["closed_at"],
-                "b_now": values["updated_at"],
-            }
-        )
-    await conn.execute(_CLOSE, params)
-    await conn.execute(_DEACTIVATE, {"ids": [close.session_id for close in closes]})
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +199,7 @@ async def record_activity(
 class PoolPolicy:
     """What the pipeline needs of the pool owning a proxy number."""
 
+    pool_id: int
     out_of_session_policy: str
     out_of_session_reply: str
     reply_interval_seconds: int
@@ -259,6 +208,7 @@ class PoolPolicy:
 _POOLS_OF = (
     select(
         ProxyNumber.number,
+        Pool.id,
         Pool.out_of_session_policy,
         Pool.out_of_session_reply,
         Pool.reply_interval_seconds,
@@ -274,7 +224,7 @@ async def pools_of(conn: AsyncConnection, numbers: Iterable[str]) -> dict[str, P
     if not wanted:
         return {}
     rows = await conn.execute(_POOLS_OF, {"numbers": wanted})
-    return {row[0]: PoolPolicy(row[1], row[2], row[3]) for row in rows}
+    return {row[0]: PoolPolicy(*row[1:]) for row in rows}
 
 
 async def opted_out(conn: AsyncConnection, pairs: Iterable[Pair]) -> set[Pair]:
@@ -502,7 +452,7 @@ _OUTBOUND_COLUMNS = select(
     Interaction.part_statuses,
     Interaction.failure_reason,
     Interaction.next_attempt_at,
-).where(Interaction.direction == Direction.OUTBOUND)
+).where(Interaction.direction != Direction.INBOUND)
 _OUTBOUND_STATE = (
     _OUTBOUND_COLUMNS.where(Interaction.id.in_(bindparam("ids", expanding=True)))
     .order_by(Interaction.id)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from numproxy.router.store.ids import new_id
-from numproxy.router.store.states import Direction, MessageStatus
+from numproxy.router.store.states import Direction, EventType, MessageStatus
 
 Row = dict[str, Any]
 
@@ -143,3 +143,29 @@ def opt_out(*, number: str, proxy: str, now: datetime) -> Row:
 
 def reply_log(*, sender: str, proxy: str, now: datetime) -> Row:
     return {"sender_number": sender, "proxy_number": proxy, "last_reply_at": now}
+
+
+def event(
+    *,
+    type: EventType,
+    now: datetime,
+    pool_id: int | None = None,
+    session_id: str | None = None,
+    interaction_id: str | None = None,
+    participant: str = "",
+    proxy_number: str = "",
+    reason: str = "",
+    direction: str = "",
+) -> Row:
+    """An event row (its cursor is allocated on insert, store/events.py)."""
+    return {
+        "type": type,
+        "pool_id": pool_id,
+        "session_id": session_id,
+        "interaction_id": interaction_id,
+        "participant": participant,
+        "proxy_number": proxy_number,
+        "reason": reason,
+        "direction": direction,
+        "created_at": now,
+    }

@@ -19,11 +19,14 @@ class CloseReason(enum.StrEnum):
     IDLE_TTL = "IDLE_TTL"
     EXPIRED = "EXPIRED"
     OPT_OUT = "OPT_OUT"
+    PARTICIPANT_ENDED = "PARTICIPANT_ENDED"
 
 
 class Direction(enum.StrEnum):
     INBOUND = "INBOUND"
     OUTBOUND = "OUTBOUND"
+    # A system text to a participant (SendMessage, notices): sent like OUTBOUND.
+    SYSTEM = "SYSTEM"
 
 
 class MessageStatus(enum.StrEnum):
@@ -44,3 +47,35 @@ class OutOfSessionPolicy(enum.StrEnum):
 class NumberState(enum.StrEnum):
     ACTIVE = "ACTIVE"
     DRAINING = "DRAINING"
+
+
+class HookFailureMode(enum.StrEnum):
+    FAIL_OPEN = "FAIL_OPEN"
+    FAIL_CLOSED = "FAIL_CLOSED"
+
+
+class HookKind(enum.StrEnum):
+    RESOLVE_OUT_OF_SESSION = "RESOLVE"
+    INTERCEPT_MESSAGE = "INTERCEPT"
+
+
+class EventType(enum.StrEnum):
+    """Stored as these names; the API's EventType is EVENT_TYPE_ + the name."""
+
+    SESSION_CREATED = "SESSION_CREATED"
+    SESSION_UPDATED = "SESSION_UPDATED"
+    SESSION_CLOSED = "SESSION_CLOSED"
+    SESSION_DELETED = "SESSION_DELETED"
+    PARTICIPANT_ADDED = "PARTICIPANT_ADDED"
+    PARTICIPANT_REMOVED = "PARTICIPANT_REMOVED"
+    PARTICIPANT_OPTED_OUT = "PARTICIPANT_OPTED_OUT"
+    PARTICIPANT_OPTED_IN = "PARTICIPANT_OPTED_IN"
+    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
+    OUTBOUND_QUEUED = "OUTBOUND_QUEUED"
+    OUTBOUND_SENT = "OUTBOUND_SENT"
+    OUTBOUND_DELIVERED = "OUTBOUND_DELIVERED"
+    OUTBOUND_FAILED = "OUTBOUND_FAILED"
+    POOL_EXHAUSTED = "POOL_EXHAUSTED"
+    NUMBER_DRAINED = "NUMBER_DRAINED"
+    HOOK_FAILED = "HOOK_FAILED"
+    MESSAGE_BLOCKED = "MESSAGE_BLOCKED"

@@ -37,7 +37,8 @@ from tests.support.router_inbound import (
 ALICE, BOB, CAROL, STRANGER = "+15550100001", "+15550100002", "+15550100003", "+15550100009"
 V1, V2, V3, NOT_OURS = "+15557000001", "+15557000002", "+15557000003", "+15557000999"
 SETTINGS = RouterSettings()
-REPLY = PoolPolicy("REPLY", "Not in a conversation.", 3600)
+POOL_ID = 1  # the one pool these tests create
+REPLY = PoolPolicy(POOL_ID, "REPLY", "Not in a conversation.", 3600)
 
 
 async def run(
@@ -89,7 +90,7 @@ async def test_lookup_finds_live_sessions_and_closes_expired_ones(engine: AsyncE
     )
 
     first, second, third = batch.items
-    assert first.live == LiveSession(live, "OPEN", 0, ((BOB, V2), (CAROL, V3)))
+    assert first.live == LiveSession(live, POOL_ID, "OPEN", 0, ((BOB, V2), (CAROL, V3)))
     assert second.live is None and third.live is None
     closed = await get_session(engine, expired)
     assert (closed.status, closed.closed_reason) == ("CLOSED", "IDLE_TTL")
@@ -103,12 +104,12 @@ async def test_pools_are_read_only_for_messages_without_a_session(engine: AsyncE
     without = Item.of(sms(STRANGER, V1))
     not_ours = Item.of(sms(STRANGER, NOT_OURS))
     in_session = Item.of(sms(ALICE, V1))
-    in_session.live = LiveSession("s", "OPEN", 0, ())
+    in_session.live = LiveSession("s", POOL_ID, "OPEN", 0, ())
 
     batch = await run(engine, [without, not_ours, in_session], find_pools)
 
     assert outcomes(batch) == [None, Outcome.DROPPED, None]
-    assert without.pool == PoolPolicy("REPLY", "hi", 60)
+    assert without.pool == PoolPolicy(POOL_ID, "REPLY", "hi", 60)
     assert in_session.pool is None
 
 
@@ -144,15 +145,17 @@ async def test_stop_closes_the_session_opts_out_and_confirms(engine: AsyncEngine
     pool = await add_pool(engine, [V1, V2])
     session_id = await add_session(engine, pool, [(ALICE, V1), (BOB, V2)])
     stop = Item.of(sms(ALICE, V1, " stop "))
-    stop.live = LiveSession(session_id, "OPEN", 0, ((BOB, V2),))
+    stop.live = LiveSession(session_id, POOL_ID, "OPEN", 0, ((BOB, V2),))
     plain = Item.of(sms(ALICE, V1, "not a keyword"))
 
     batch = await run(engine, [stop, plain], answer_keywords)
 
     assert outcomes(batch) == [Outcome.KEYWORD, None]
     assert batch.closed_by == {session_id: 0}
-    assert [(r["proxy_number"], r["recipient_number"]) for r in batch.outbound] == [(V1, ALICE)]
-    assert [r["direction"] for r in batch.interactions] == ["INBOUND", "OUTBOUND"]
+    assert [(r["proxy_number"], r["recipient_number"]) for r in batch.writes.outbound] == [
+        (V1, ALICE)
+    ]
+    assert [r["direction"] for r in batch.writes.interactions] == ["INBOUND", "OUTBOUND"]
     assert (await get_session(engine, session_id)).closed_reason == "OPT_OUT"
     async with factory(engine)() as db:
         assert (await db.scalars(select(OptOut.number))).all() == [ALICE]
@@ -173,16 +176,16 @@ async def test_out_of_session_replies_once_and_never_to_an_opted_out_sender(
     later = await run(engine, [again], out_of_session)
 
     assert outcomes(batch) == [Outcome.REPLIED, Outcome.DROPPED, Outcome.DROPPED]
-    assert [(r["proxy_number"], r["recipient_number"], r["text"]) for r in batch.outbound] == [
-        (V1, STRANGER, REPLY.out_of_session_reply)
-    ]
+    assert [
+        (r["proxy_number"], r["recipient_number"], r["text"]) for r in batch.writes.outbound
+    ] == [(V1, STRANGER, REPLY.out_of_session_reply)]
     assert outcomes(later) == [Outcome.DROPPED]  # within the pool's reply interval
 
 
 async def test_fan_out_sends_from_each_partners_own_number_and_records_binary(
     engine: AsyncEngine,
 ) -> None:
-    live = LiveSession("s1", "OPEN", 60, ((BOB, V2), (CAROL, V3)))
+    live = LiveSession("s1", POOL_ID, "OPEN", 60, ((BOB, V2), (CAROL, V3)))
     text = Item.of(sms(ALICE, V1, "hello"))
     binary = Item.of(sms(ALICE, V1, "", binary=True))
     for item in (text, binary):
@@ -193,9 +196,9 @@ async def test_fan_out_sends_from_each_partners_own_number_and_records_binary(
 
     assert outcomes(batch) == [Outcome.FORWARDED, Outcome.RECORDED]
     assert batch.items[0].result is not None and batch.items[0].result.queued == 2
-    sent = [(r["proxy_number"], r["recipient_number"], r["text"]) for r in batch.outbound]
+    sent = [(r["proxy_number"], r["recipient_number"], r["text"]) for r in batch.writes.outbound]
     assert sent == [(V2, BOB, "hello"), (V3, CAROL, "hello")]
-    inbound = [r for r in batch.interactions if r["direction"] == "INBOUND"]
+    inbound = [r for r in batch.writes.interactions if r["direction"] == "INBOUND"]
     assert [r["note"] for r in inbound] == ["", "binary: not forwarded"]
-    assert all(r["cause_id"] == inbound[0]["id"] for r in batch.outbound)
+    assert all(r["cause_id"] == inbound[0]["id"] for r in batch.writes.outbound)
     assert list(batch.activity) == ["s1"]
