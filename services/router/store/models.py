@@ -186,6 +186,9 @@ class Participant(Base):
     proxy_number_id: Mapped[int] = mapped_column(ForeignKey("proxy_number.id"))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when RemoveParticipant took it out of its session (it is inactive from then on); a
+    # close deactivates participants without setting it.
+    removed_at: Mapped[datetime | None]
 
     session: Mapped[Session] = relationship(back_populates="participants")
     proxy_number: Mapped[ProxyNumber] = relationship(lazy="joined")
