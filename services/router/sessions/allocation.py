@@ -2,9 +2,9 @@
 
 For each participant: a number of the pool, not draining, on which that real number has no
 active participant row. Preference order: numbers the participant has not opted out of, then
-numbers in the participant's country calling code, then a number not held by the session's
-other participants (those chosen before, or already in it), then the least used, then the
-oldest.
+numbers in the participant's country calling code, then the number held by the fewest of the
+session's other participants (those chosen before, or already in it), then the least used,
+then the oldest.
 
 Participants of one session may share a proxy number: the rule is per real number, and they
 are different real numbers, so an inbound SMS on that number still identifies exactly one
@@ -19,6 +19,7 @@ on insert and ``retrying_races`` runs the caller's transaction again with a fres
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -133,7 +134,9 @@ def _best_candidate(pool_key: int, number: str, avoid: list[int]) -> Select[Prox
         case((ProxyNumber.country_code == country_calling_code(number), 0), else_=1),
     ]
     if avoid:
-        order.append(case((ProxyNumber.id.in_(avoid), 1), else_=0))
+        # Fewest of the session's other participants first: distinct numbers while the pool
+        # has them, then spread evenly.
+        order.append(case(Counter(avoid), value=ProxyNumber.id, else_=0))
     return (
         select(ProxyNumber)
         .where(ProxyNumber.pool_id == pool_key, ProxyNumber.state == NumberState.ACTIVE, ~held)

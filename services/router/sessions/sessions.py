@@ -37,6 +37,7 @@ from numproxy.router.sessions.pagination import Page, decode_token, page_size, p
 from numproxy.router.sessions.pools import get_pool
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
 from numproxy.router.store import rows
+from numproxy.router.store.dialect import json_text_equals
 from numproxy.router.store.expiry import live_sql, ran_out_sql, session_ran_out
 from numproxy.router.store.ids import new_id
 from numproxy.router.store.models import (
@@ -314,8 +315,7 @@ class Sessions:
         if request_id:
             query = query.where(Session.request_id == request_id)
         for key, value in sorted(wanted.items()):
-            # JSON_EXTRACT on SQLite, ->> on PostgreSQL: SQLAlchemy's JSON index renders both.
-            query = query.where(Session.attributes[key].as_string() == value)
+            query = query.where(json_text_equals(Session.attributes, key, value))
         if after:
             created, last_id = _datetime_from_key(after[0]), str(after[-1])
             query = query.where(tuple_(Session.created_at, Session.id) > (created, last_id))

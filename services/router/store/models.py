@@ -135,8 +135,9 @@ class Session(Base):
     pool_id: Mapped[int] = mapped_column(ForeignKey("pool.id"))
     # SessionStatus
     status: Mapped[str] = mapped_column(String(16), default=SessionStatus.OPEN)
-    # CloseReason once closed
-    closed_reason: Mapped[str | None] = mapped_column(String(16))
+    # CloseReason once closed. SQLite does not enforce lengths and keeps the type it was
+    # created with (widening it would rebuild the table: migration 0003).
+    closed_reason: Mapped[str | None] = mapped_column(String(32).with_variant(String(16), "sqlite"))
     ttl_seconds: Mapped[int] = mapped_column(Integer, default=0)
     # Absolute expiry (None: never).
     expires_at: Mapped[datetime | None]
