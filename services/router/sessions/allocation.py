@@ -30,10 +30,14 @@ from numproxy.router.store import closing
 from numproxy.router.store.expiry import ran_out_sql
 from numproxy.router.store.models import OptOut, Participant, Pool, ProxyNumber, Session
 from numproxy.router.store.states import NumberState
+from numproxy.router.store.writes import Writes
 
 
-async def close_expired_sessions_of(db: AsyncSession, number: str, now: datetime) -> int:
-    """Close the sessions of real ``number`` that ran out, freeing their proxy numbers."""
+async def close_expired_sessions_of(
+    db: AsyncSession, number: str, now: datetime, writes: Writes
+) -> int:
+    """Close the sessions of real ``number`` that ran out, freeing their proxy numbers (their
+    notices and events go to ``writes``)."""
     query = (
         select(*closing.RAN_OUT_COLUMNS)
         .join(Participant, Participant.session_id == Session.id)
@@ -41,7 +45,7 @@ async def close_expired_sessions_of(db: AsyncSession, number: str, now: datetime
         .with_for_update(of=Session)
     )
     conn = await db.connection()
-    return len(await closing.close_ran_out(conn, (await conn.execute(query)).all(), now))
+    return len(await closing.close_ran_out(conn, (await conn.execute(query)).all(), now, writes))
 
 
 async def choose_proxy_numbers(

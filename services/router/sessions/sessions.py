@@ -23,6 +23,7 @@ from numproxy.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PoolExhausted,
 )
 from numproxy.common.numbers import mask, normalize
 from numproxy.router.clock import Clock, as_utc
@@ -31,13 +32,14 @@ from numproxy.router.sessions.allocation import choose_proxy_numbers, close_expi
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.sessions.pools import get_pool
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
-from numproxy.router.store import rows
+from numproxy.router.store import events, rows
 from numproxy.router.store.dialect import is_retryable, violates
 from numproxy.router.store.expiry import live_sql, ran_out_sql, session_ran_out
 from numproxy.router.store.ids import new_id
 from numproxy.router.store.models import Interaction, Participant, Pool, Session
-from numproxy.router.store.states import CloseReason, SessionStatus
+from numproxy.router.store.states import CloseReason, EventType, SessionStatus
 from numproxy.router.store.transactions import SessionFactory, reading, writing
+from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +142,13 @@ class Sessions:
         factory: SessionFactory,
         clock: Clock,
         on_queued: Callable[[], None] | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._on_queued = on_queued
+        # Told after every commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
 
     async def create_session(self, spec: SessionSpec) -> SessionView:
         request = _validate(spec)
@@ -152,6 +157,9 @@ class Sessions:
             try:
                 async with writing(self._factory) as db:
                     view, queued = await self._create(db, request, fingerprint)
+            except PoolExhausted as exc:
+                await self._pool_exhausted(request, exc)
+                raise
             except IntegrityError as exc:
                 clash = violates(
                     exc,
@@ -168,6 +176,7 @@ class Sessions:
                     raise
                 log.info("create_session attempt %d: %s, retrying", attempt, exc.orig)
                 continue
+            self._on_events()
             if queued and self._on_queued is not None:
                 self._on_queued()
             return view
@@ -176,6 +185,28 @@ class Sessions:
             "(concurrent creates for the same participants); retry the request",
             reason="ALLOCATION_CONFLICT",
         )
+
+    async def _pool_exhausted(self, request: _CreateRequest, exc: PoolExhausted) -> None:
+        """Record POOL_EXHAUSTED for a create that was rolled back, in a transaction of its
+        own; failing to record it does not hide the create's own error."""
+        index = int(exc.metadata.get("participant_index", "0"))
+        try:
+            async with writing(self._factory) as db:
+                pool_key = await db.scalar(select(Pool.id).where(Pool.name == request.pool_id))
+                event = rows.event(
+                    type=EventType.POOL_EXHAUSTED,
+                    now=self._clock.now(),
+                    pool_id=pool_key,
+                    participant=request.participants[index].number,
+                    reason=exc.message,
+                )
+                await events.append(await db.connection(), [event])
+        except Exception:
+            log.warning(
+                "recording POOL_EXHAUSTED for pool %s failed", request.pool_id, exc_info=True
+            )
+            return
+        self._on_events()
 
     async def _create(
         self, db: AsyncSession, request: _CreateRequest, fingerprint: str
@@ -204,8 +235,9 @@ class Sessions:
             expires_at = now + timedelta(seconds=pool.default_lifetime_seconds)
 
         numbers = [p.number for p in request.participants]
+        writes = Writes()
         for number in numbers:
-            await close_expired_sessions_of(db, number, now)
+            await close_expired_sessions_of(db, number, now, writes)
         proxies = await choose_proxy_numbers(db, pool, numbers)
 
         session = Session(
@@ -242,22 +274,25 @@ class Sessions:
         for row in sorted(participant_rows, key=lambda r: r.proxy_number_id):
             db.add(row)
             await db.flush()
-        queued = False
+        writes.event(
+            rows.event(
+                type=EventType.SESSION_CREATED, now=now, pool_id=pool.id, session_id=session.id
+            )
+        )
         for spec, proxy in zip(request.participants, proxies, strict=True):
             if spec.greeting.strip():
-                db.add(
-                    Interaction(
-                        **rows.outbound(
-                            now=now,
-                            proxy_number=proxy.number,
-                            recipient_number=spec.number,
-                            text=spec.greeting,
-                            session_id=session.id,
-                        )
-                    )
+                writes.interaction(
+                    rows.outbound(
+                        now=now,
+                        proxy_number=proxy.number,
+                        recipient_number=spec.number,
+                        text=spec.greeting,
+                        session_id=session.id,
+                    ),
+                    pool_id=pool.id,
                 )
-                queued = True
         await db.flush()
+        await writes.flush(await db.connection())
         log.info(
             "session %s created in pool %s: %s",
             session.id,
@@ -268,7 +303,7 @@ class Sessions:
             ParticipantView(spec.number, proxy.number, spec.display_name)
             for spec, proxy in zip(request.participants, proxies, strict=True)
         )
-        return _to_view(session, pool.name, participants, now), queued
+        return _to_view(session, pool.name, participants, now), bool(writes.outbound)
 
     async def get_session(self, name: str) -> SessionView:
         session_id = names.session_id(name)
@@ -345,6 +380,7 @@ class Sessions:
                 reason="INVALID_STATUS",
                 metadata={"field": "session.status"},
             )
+        writes = Writes()
         async with writing(self._factory) as db:
             now = self._clock.now()
             if "expire_time" in fields and expire_time is not None and as_utc(expire_time) <= now:
@@ -354,7 +390,7 @@ class Sessions:
                     metadata={"field": "session.expire_time"},
                 )
             session = await _get_session(db, session_id, for_update=True)
-            await lifecycle.close_if_ran_out(db, session, now)
+            await lifecycle.close_if_ran_out(db, session, now, writes)
             if session.status == SessionStatus.CLOSED and fields - {"status"}:
                 raise FailedPrecondition(
                     "the session is closed; its ttl and expire_time can no longer change",
@@ -369,22 +405,43 @@ class Sessions:
                 )
             if "expire_time" in fields:
                 session.expires_at = as_utc(expire_time) if expire_time is not None else None
-            if fields - {"status"}:
+            if changed := sorted(fields - {"status"}):
                 session.updated_at = now
-                await lifecycle.close_if_ran_out(db, session, now)
+                writes.event(
+                    rows.event(
+                        type=EventType.SESSION_UPDATED,
+                        now=now,
+                        pool_id=session.pool_id,
+                        session_id=session.id,
+                        reason=",".join(changed),
+                    )
+                )
+                await lifecycle.close_if_ran_out(db, session, now, writes)
             if "status" in fields:
-                await lifecycle.close(db, session, CloseReason.API, now)
+                await lifecycle.close(db, session, CloseReason.API, now, writes)
             await db.flush()
-            return await _view(db, session, now)
+            view = await _view(db, session, now)
+            await writes.flush(await db.connection())
+        if writes.events:
+            self._on_events()
+        return view
 
     async def delete_session(self, name: str) -> None:
         """Erase the session, its participants and every interaction (sent or queued)."""
         session_id = names.session_id(name)
         async with writing(self._factory) as db:
-            await _get_session(db, session_id, for_update=True)
+            session = await _get_session(db, session_id, for_update=True)
+            event = rows.event(
+                type=EventType.SESSION_DELETED,
+                now=self._clock.now(),
+                pool_id=session.pool_id,
+                session_id=session_id,
+            )
             await db.execute(delete(Interaction).where(Interaction.session_id == session_id))
             await db.execute(delete(Participant).where(Participant.session_id == session_id))
             await db.execute(delete(Session).where(Session.id == session_id))
+            await events.append(await db.connection(), [event])
+        self._on_events()
         log.info("session %s deleted", session_id)
 
     async def list_interactions(
