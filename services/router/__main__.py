@@ -162,6 +162,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
     for task in background:
         service.on_stop(task.stop)
+    service.on_stop(feed.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
     return Router(service, background)

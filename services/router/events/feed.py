@@ -7,6 +7,9 @@ only while someone watches, once per process whatever the number of watchers.
 
 A watcher takes ``generation`` before it reads and, having read everything, waits with
 ``wait(generation)``: a notify() that came in between returns at once, so no wake-up is lost.
+When the router shuts down, ``stop()`` wakes every watcher for the last time and they end
+their streams (the caller resumes from its last cursor, on this replica or another one),
+rather than holding the server's shutdown for its whole grace.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class EventFeed:
         self._changed = asyncio.Event()
         self._watchers = 0
         self._poller: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @property
     def generation(self) -> int:
@@ -38,6 +42,15 @@ class EventFeed:
     @property
     def watchers(self) -> int:
         return self._watchers
+
+    @property
+    def stopped(self) -> bool:
+        """The router is shutting down: watchers end their streams."""
+        return self._stopped
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self.notify()
 
     def notify(self) -> None:
         """Events were committed: wake every watcher."""

@@ -9,7 +9,7 @@ A watch reads a bounded page at a time, and the next only once the stream has ta
 previous one (gRPC's flow control holds a slow consumer back): nothing is buffered without
 bound. Each read is one snapshot: the newest cursor N, then the page up to N; with nothing
 more to read, the watcher has seen everything up to N (even events its filter skipped) and
-waits for the feed (events/feed.py).
+waits for the feed (events/feed.py). The stream ends when the router shuts down.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class Events:
         position = checked.after
         requested: int | None = checked.after
         async with self._feed.watching():
-            while True:
+            while not self._feed.stopped:
                 generation = self._feed.generation
                 async with self._engine.connect() as conn:
                     await conn.execution_options(**snapshot_reads(conn))
