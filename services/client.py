@@ -472,8 +472,9 @@ class NumproxyClient:
             try:
                 async for reply in call:
                     failures = 0
-                    request.after_cursor = reply.event.cursor
-                    yield reply.event
+                    for event in reply.events:
+                        request.after_cursor = event.cursor
+                        yield event
             except grpc.aio.AioRpcError as exc:
                 if not reconnect or exc.code() not in _RESUMABLE:
                     raise translate(exc, self.target) from None

@@ -27,8 +27,8 @@ class EventServicer(event_pb2_grpc.EventServiceServicer):
             session=request.session,
             types=type_names(request.types),
         )
-        async for event in self._events.watch(query):
-            yield event_pb2.WatchEventsResponse(event=event_message(event))
+        async for found in self._events.watch(query):
+            yield event_pb2.WatchEventsResponse(events=[event_message(e) for e in found])
 
     async def ListEvents(
         self, request: event_pb2.ListEventsRequest, context: Context

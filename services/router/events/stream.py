@@ -83,8 +83,9 @@ class Events:
                 found = await events.page(conn, after, bounds.newest, wanted, size + 1)
         return paginate(found, size, lambda e: [e.seq], scope)
 
-    async def watch(self, query: EventQuery) -> AsyncIterator[StoredEvent]:
-        """Every event after the cursor, then each new one, until the caller stops."""
+    async def watch(self, query: EventQuery) -> AsyncIterator[list[StoredEvent]]:
+        """Every event after the cursor, then each new one, until the caller stops: each
+        read's events together (one to a page), in cursor order."""
         checked = _check(query)
         wanted = await self._filter(checked)
         position = checked.after
@@ -100,8 +101,8 @@ class Events:
                         found = await events.page(conn, position, bounds.newest, wanted, WATCH_PAGE)
                 requested = None
                 full = len(found) == WATCH_PAGE
-                for event in found:
-                    yield event
+                if found:
+                    yield found
                 # A short page means everything up to the newest cursor was read.
                 position = found[-1].seq if full else max(position, bounds.newest)
                 if not full:

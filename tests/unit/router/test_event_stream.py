@@ -48,6 +48,17 @@ class World:
         self.sessions = Sessions(factory, self.clock, on_events=self.feed.notify)
         self.events = Events(engine, self.feed)
 
+    async def watch(self, query: EventQuery) -> AsyncIterator[StoredEvent]:
+        """The watch's events one by one (it yields each read's events together)."""
+        pages = self.events.watch(query)
+        try:
+            async for found in pages:
+                assert 0 < len(found) <= WATCH_PAGE
+                for event in found:
+                    yield event
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]
+
     async def all(self, query: EventQuery | None = None, size: int = 0) -> list[StoredEvent]:
         """Every event ListEvents pages through for ``query``."""
         found: list[StoredEvent] = []
@@ -138,7 +149,7 @@ async def test_bad_requests_are_refused_with_a_reason(
     with pytest.raises(error) as listed:
         await w.events.list_events(query)
     with pytest.raises(error) as watched:
-        await anext(w.events.watch(query))
+        await anext(w.watch(query))
 
     assert getattr(listed.value, "reason", None) == reason
     assert getattr(watched.value, "reason", None) == reason
@@ -161,7 +172,7 @@ async def test_a_watcher_replays_then_follows_new_events_as_they_commit(
     w = World(engine)  # the poll is an hour away: only the writers' notify can wake it
     await make_pool(w, [US1, US2])
     first = await w.sessions.create_session(pair(ALICE, BOB))
-    stream = w.events.watch(EventQuery())
+    stream = w.watch(EventQuery())
     [replayed] = await take(stream, 1)
     assert (replayed.type, replayed.session_id) == ("SESSION_CREATED", first.id)
 
@@ -181,12 +192,12 @@ async def test_a_watcher_resuming_from_its_last_cursor_gets_every_later_event_on
 ) -> None:
     w = World(engine)
     await append(engine, WATCH_PAGE + 30)
-    first = w.events.watch(EventQuery())
+    first = w.watch(EventQuery())
     seen = await take(first, 40)
     await first.aclose()
     await append(engine, 20)  # written while nobody watched
 
-    resumed = w.events.watch(EventQuery(after_cursor=seen[-1].seq))
+    resumed = w.watch(EventQuery(after_cursor=seen[-1].seq))
     seen += await take(resumed, WATCH_PAGE + 10)
     pending = asyncio.ensure_future(anext(resumed))
     await append(engine, 1)
@@ -201,7 +212,7 @@ async def test_a_filtered_watcher_sees_only_its_events_in_order(engine: AsyncEng
     w = World(engine)
     await append(engine, 2 * WATCH_PAGE, session_id="00000000-0000-0000-0000-00000000000a")
     await append(engine, 3, session_id="00000000-0000-0000-0000-00000000000b")
-    stream = w.events.watch(EventQuery(session="00000000-0000-0000-0000-00000000000b"))
+    stream = w.watch(EventQuery(session="00000000-0000-0000-0000-00000000000b"))
 
     found = await take(stream, 3)
 
@@ -214,7 +225,7 @@ async def test_the_poll_wakes_watchers_for_commits_of_other_replicas(
     engine: AsyncEngine,
 ) -> None:
     w = World(engine, poll_interval=0.05)
-    stream = w.events.watch(EventQuery())
+    stream = w.watch(EventQuery())
     pending = asyncio.ensure_future(anext(stream))
     # Let the watcher find nothing and wait, so that only the poll can wake it (the test
     # holds without this pause, it would just not be about the poll).
@@ -269,7 +280,7 @@ async def test_a_cursor_older_than_what_was_pruned_has_expired(engine: AsyncEngi
     with pytest.raises(FailedPrecondition) as listed:
         await w.events.list_events(EventQuery(after_cursor=first - 2))
     with pytest.raises(FailedPrecondition) as watched:
-        await anext(w.events.watch(EventQuery(after_cursor=first - 2)))
+        await anext(w.watch(EventQuery(after_cursor=first - 2)))
     from_start = await w.all(EventQuery(after_cursor=0))
     from_horizon = await w.all(EventQuery(after_cursor=first - 1))
 
