@@ -1,7 +1,8 @@
 """The router's composition root: ``python -m numproxy.router``.
 
-settings -> logging -> engine -> sender channel -> outbox (recorder, dispatcher) -> inbound
-pipeline and housekeeping -> sessions, pools, sweeper -> servicers -> server. Everything is
+settings -> logging -> engine -> sender channel -> outbox (recorder, dispatcher) -> sessions
+-> hooks (client, decider) -> inbound pipeline and housekeeping -> pools, sweeper ->
+servicers -> server. Everything is
 wired here and nowhere else.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
 """
@@ -29,6 +30,8 @@ from numproxy.router.api.inbound_servicer import InboundServicer
 from numproxy.router.api.pool_servicer import PoolServicer
 from numproxy.router.api.session_servicer import SessionServicer
 from numproxy.router.clock import Clock, SystemClock
+from numproxy.router.hooks.client import HookClient
+from numproxy.router.hooks.decider import HookDecider
 from numproxy.router.inbound.housekeeping import InboundHousekeeping
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.dispatcher import Dispatcher
@@ -105,17 +108,20 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     dispatcher = Dispatcher(
         engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
     )
+    session_domain = Sessions(factory, clock, on_queued=dispatcher.notify)
+    hook_client = HookClient()
     pipeline = InboundPipeline(
         engine,
         settings,
         clock,
         dispatcher,
         concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
+        hooks=HookDecider(engine, hook_client, session_domain, clock),
     )
     housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
     sweeper = Sweeper(factory, clock, settings.sweep_interval)
     pools = PoolServicer(Pools(factory, clock))
-    sessions = SessionServicer(Sessions(factory, clock, on_queued=dispatcher.notify))
+    sessions = SessionServicer(session_domain)
     inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock))
 
     def register(server: grpc.aio.Server) -> None:
@@ -143,12 +149,13 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
 
     # The background work stops beside server.stop(grace), within the same grace (the
     # dispatcher hands back the sends it could not finish); then, in reverse order of
-    # registration, the sender channel is closed and the engine disposed.
+    # registration, the hook and sender channels are closed and the engine disposed.
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
     for task in background:
         service.on_stop(task.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
+    service.on_shutdown(hook_client.close)
     return Router(service, background)
 
 

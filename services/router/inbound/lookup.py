@@ -35,7 +35,19 @@ async def find_sessions(batch: Batch) -> None:
             if row.partner is not None and row.partner_proxy is not None
         )
         live[pair] = LiveSession(
-            first.session_id, first.pool_id, first.status, first.ttl_seconds, partners
+            first.session_id,
+            first.pool_id,
+            first.status,
+            first.ttl_seconds,
+            partners,
+            queries.pool_hooks(
+                first.pool_name,
+                first.hook_address,
+                first.hook_deadline_ms,
+                first.hook_failure_mode,
+                first.hook_resolve,
+                first.hook_intercept,
+            ),
         )
     await closing.close_sessions(batch.conn, closes, batch.now, batch.writes)
     for item in items:

@@ -73,6 +73,8 @@ class SessionSpec:
     expire_time: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     request_id: str = ""
+    # Sent to every participant when it closes ("": the pool's close_notice).
+    close_notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,15 +124,18 @@ class _CreateRequest:
     expire_time: datetime | None
     metadata: dict[str, str]
     request_id: str
+    close_notice: str = ""
 
     def fingerprint(self) -> str:
-        payload = {
+        payload: dict[str, object] = {
             "participants": [[p.number, p.display_name, p.greeting] for p in self.participants],
             "pool": self.pool_id,
             "ttl": self.ttl_seconds,
             "expire_time": self.expire_time.isoformat() if self.expire_time else None,
             "metadata": sorted(self.metadata.items()),
         }
+        if self.close_notice:  # only when given: fingerprints from before it stay valid
+            payload["close_notice"] = self.close_notice
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
@@ -219,6 +224,7 @@ class Sessions:
             attributes=dict(request.metadata),
             request_id=request.request_id or None,
             request_fingerprint=fingerprint,
+            close_notice=request.close_notice,
             created_at=now,
             updated_at=now,
             closed_at=None,
@@ -453,6 +459,9 @@ def _validate(spec: SessionSpec) -> _CreateRequest:
         expire_time=as_utc(spec.expire_time) if spec.expire_time is not None else None,
         metadata=_validate_metadata(spec.metadata),
         request_id=spec.request_id,
+        close_notice=bounded_text(
+            spec.close_notice, field="close_notice", limit=MAX_GREETING, reason="INVALID_NOTICE"
+        ),
     )
 
 
