@@ -14,7 +14,6 @@ decision.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timedelta
 
@@ -25,7 +24,7 @@ from numproxy.common.numbers import mask, mask_numbers_in
 from numproxy.router.clock import Clock
 from numproxy.router.hooks.calls import HookCall
 from numproxy.router.hooks.client import HookClient
-from numproxy.router.hooks.decisions import Decision
+from numproxy.router.hooks.decisions import Decision, session_request_id
 from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec
 from numproxy.router.store import events, queries, rows
 from numproxy.router.store.dialect import READ_ONLY
@@ -84,7 +83,7 @@ class HookDecider:
             pool=create.get("pool") or call.hooks.pool_name,
             ttl=timedelta(milliseconds=ttl_ms) if ttl_ms is not None else None,
             metadata=create.get("metadata", {}),
-            request_id=request_id(call.message_key),
+            request_id=session_request_id(call.message_key),
             close_notice=create.get("close_notice", ""),
         )
         try:
@@ -114,11 +113,6 @@ class HookDecider:
                     return stored
             await queries.save_hook_decision(conn, call.message_key, call.kind, settled.to_json())
         return settled
-
-
-def request_id(message_key: str) -> str:
-    """The CreateSession request_id of the session a hook opens for a message."""
-    return "hook-" + hashlib.sha256(message_key.encode()).hexdigest()[:40]
 
 
 def _hook_failed(call: HookCall, decision: Decision, now: datetime) -> rows.Row:

@@ -8,6 +8,7 @@ failure like a timeout: the pool's failure mode is decided instead (``failed``).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,17 @@ from numproxy.v1 import hook_pb2
 
 # Texts a hook hands the router (a reply, a rewritten text): at most what a pool's reply may be.
 MAX_TEXT = MAX_REPLY_TEXT
+
+
+# request_id of the sessions hooks open: the prefix, then a hash of the message's key.
+SESSION_REQUEST_PREFIX = "hook-"
+
+
+def session_request_id(message_key: str) -> str:
+    """The CreateSession request_id of the session a hook opens for a message: a retry finds
+    that session instead of opening a second one, and the pipeline knows the message opened
+    it (stage.py)."""
+    return SESSION_REQUEST_PREFIX + hashlib.sha256(message_key.encode()).hexdigest()[:40]
 
 
 class BadAnswer(Exception):

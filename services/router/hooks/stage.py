@@ -8,6 +8,8 @@ attached the message is set aside (``Batch.defer``: its result is the HookCall t
     ResolveOutOfSession  DROP -> DROPPED; REPLY -> REPLIED (from the number texted, not
                          throttled, never to a sender who opted out of it); CREATE_SESSION ->
                          SESSION_CREATED (opened by decider.py), DROPPED if it could not be
+                         (also for a retry of the message that opened the session, which
+                         finds itself in it)
     InterceptMessage     ALLOW -> fan-out; REWRITE -> fan-out of the new text (the inbound
                          interaction keeps the original); BLOCK -> BLOCKED: recorded, not
                          forwarded, MESSAGE_BLOCKED, an optional reply to the sender
@@ -28,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from numproxy.router.hooks.calls import HookCall
-from numproxy.router.hooks.decisions import Decision
+from numproxy.router.hooks.decisions import SESSION_REQUEST_PREFIX, Decision, session_request_id
 from numproxy.router.inbound.batch import Batch, Item, LiveSession
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.multipart import group_key
@@ -60,6 +62,9 @@ async def consult_hooks(batch: Batch) -> None:
         live = item.live
         hooks: PoolHooks | None
         if live is not None and batch.is_open_for(index, live.session_id):
+            if live.request_id is not None and _opened_by(item, live.request_id):
+                batch.decide(item, Outcome.SESSION_CREATED, live.session_id)
+                continue
             hooks = live.hooks
             if hooks is None or not hooks.intercept:
                 continue
@@ -122,6 +127,14 @@ def _opened_session(batch: Batch, item: Item, decisions: tuple[Decision, ...]) -
             batch.decide(item, Outcome.SESSION_CREATED, decision.session_id)
             return True
     return False
+
+
+def _opened_by(item: Item, request_id: str) -> bool:
+    """Whether a hook opened the session with ``request_id`` for ``item``: a retry of the
+    message that opened it, after a crash before that message's outcome committed."""
+    return request_id.startswith(SESSION_REQUEST_PREFIX) and request_id == session_request_id(
+        message_key(item)
+    )
 
 
 def _resolve(batch: Batch, item: Item, decision: Decision, replies: list[_Reply]) -> None:

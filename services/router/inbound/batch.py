@@ -38,6 +38,8 @@ class LiveSession:
     partners: tuple[tuple[str, str], ...]
     # The pool's hooks (None: it calls none).
     hooks: PoolHooks | None = None
+    # The session's CreateSession request_id (None: none given).
+    request_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -48,6 +48,7 @@ async def find_sessions(batch: Batch) -> None:
                 first.hook_resolve,
                 first.hook_intercept,
             ),
+            first.request_id,
         )
     await closing.close_sessions(batch.conn, closes, batch.now, batch.writes)
     for item in items:

@@ -88,7 +88,9 @@ class LiveRow:
     idle_expires_at: datetime | None
     partner: str | None
     partner_proxy: str | None
-    # The session's pool and its hook columns (store/models.py Pool), for pool_hooks().
+    # The session's request_id (hooks: which message opened it), its pool and the pool's hook
+    # columns (store/models.py Pool), for pool_hooks().
+    request_id: str | None
     pool_name: str
     hook_address: str
     hook_deadline_ms: int
@@ -152,6 +154,7 @@ def _live_query() -> Executable:
             Session.idle_expires_at,
             other.number,
             other_number.number,
+            Session.request_id,
             *_HOOK_COLUMNS,
         )
         .select_from(author)
