@@ -15,11 +15,11 @@ Intercept = Callable[[hook_pb2.InterceptMessageRequest], hook_pb2.InterceptMessa
 
 
 class ScriptedHooks(hook_pb2_grpc.HookServiceServicer):
-    """Answers with ``resolve`` / ``intercept`` (settable), after ``delay`` seconds when the
-    text is "hang"; every request is kept, in arrival order."""
+    """Answers with ``resolve`` / ``intercept`` (settable), after ``delays[text]`` seconds
+    ("hang": ``delay``); every request is kept, in arrival order."""
 
     def __init__(self, *, delay: float = 5.0) -> None:
-        self.delay = delay
+        self.delays = {"hang": delay}
         self.resolve: Resolve = lambda _: hook_pb2.ResolveOutOfSessionResponse(
             drop=hook_pb2.DropAction()
         )
@@ -48,8 +48,8 @@ class ScriptedHooks(hook_pb2_grpc.HookServiceServicer):
         return sum(r.text == text for r in (*self.resolve_calls, *self.intercept_calls))
 
     async def _maybe_hang(self, text: str) -> None:
-        if text == "hang":
-            await asyncio.sleep(self.delay)
+        if text in self.delays:
+            await asyncio.sleep(self.delays[text])
 
 
 @asynccontextmanager

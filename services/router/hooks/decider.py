@@ -6,6 +6,10 @@ never has two outcomes for one message. Otherwise the app is asked (outside any 
 and its answer recorded with insert-or-ignore, reading back the winner. A failure is recorded
 the same way, with its HOOK_FAILED event in the same transaction.
 
+One process asks the app once per message: concurrent deliveries of a message join the
+decision under way, and a delivery whose webhook gave up (the gateway's deadline) does not
+cancel it, so the webhook's retry finds it recorded.
+
 CREATE_SESSION opens the session here, before the message goes through the pipeline again,
 with a request_id derived from the message key: a retry finds the same session instead of
 opening a second one. The session's id (or why it could not be opened) is recorded with the
@@ -14,6 +18,7 @@ decision.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -41,8 +46,24 @@ class HookDecider:
         self._client = client
         self._sessions = sessions
         self._clock = clock
+        # Decisions under way, by (message key, kind); each lasts one hook deadline or so.
+        self._under_way: dict[tuple[str, str], asyncio.Task[Decision]] = {}
 
     async def decide(self, call: HookCall) -> Decision:
+        key = (call.message_key, call.kind)
+        task = self._under_way.get(key)
+        if task is None:
+            task = asyncio.create_task(self._decide(call), name="hook-decision")
+            self._under_way[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: tuple[str, str], task: asyncio.Task[Decision]) -> None:
+        self._under_way.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # the callers that still wait get it; none left: not an error
+
+    async def _decide(self, call: HookCall) -> Decision:
         decision = await self._recorded(call)
         if decision is None:
             decision = await self._record(call, await self._client.ask(call))
