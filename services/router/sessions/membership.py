@@ -11,20 +11,19 @@ its event (PARTICIPANT_ADDED / PARTICIPANT_REMOVED) in the same transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from numproxy.common.errors import AlreadyExists, FailedPrecondition, NotFound
 from numproxy.common.numbers import mask, normalize
-from numproxy.router.clock import Clock
 from numproxy.router.sessions import lifecycle, names
 from numproxy.router.sessions.allocation import (
     choose_proxy_numbers,
     close_expired_sessions_of,
     retrying_races,
 )
+from numproxy.router.sessions.domain import Domain
 from numproxy.router.sessions.sessions import (
     ParticipantSpec,
     SessionView,
@@ -36,7 +35,7 @@ from numproxy.router.sessions.sessions import (
 from numproxy.router.store import rows
 from numproxy.router.store.models import MAX_PARTICIPANTS, Participant, Pool, Session
 from numproxy.router.store.states import EventType
-from numproxy.router.store.transactions import SessionFactory, writing
+from numproxy.router.store.transactions import writing
 from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
@@ -44,19 +43,7 @@ log = logging.getLogger(__name__)
 MIN_PARTICIPANTS = 2
 
 
-class Membership:
-    def __init__(
-        self,
-        factory: SessionFactory,
-        clock: Clock,
-        on_queued: Callable[[], None] | None = None,
-        on_events: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._factory = factory
-        self._clock = clock
-        self._on_queued = on_queued
-        self._on_events = on_events
-
+class Membership(Domain):
     async def add_participant(self, session: str, participant: ParticipantSpec) -> SessionView:
         session_id = names.session_id(session, field="session")
         spec = validate_participant(participant, field="participant")
@@ -66,9 +53,7 @@ class Membership:
                 return await self._add(db, session_id, spec)
 
         view, queued = await retrying_races(attempt, "add_participant")
-        self._on_events()
-        if queued and self._on_queued is not None:
-            self._on_queued()
+        self._committed(queued=queued)
         return view
 
     async def _add(
@@ -164,7 +149,7 @@ class Membership:
             await writes.flush(await db.connection())
             log.info("session %s: %s removed", session_id, mask(removed))
             view = await session_view(db, row, now)
-        self._on_events()
+        self._committed()
         return view
 
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from numproxy.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from numproxy.common.numbers import mask, normalize
-from numproxy.router.clock import Clock
 from numproxy.router.sessions import lifecycle, names
+from numproxy.router.sessions.domain import Domain
 from numproxy.router.sessions.sessions import (
     MAX_REQUEST_ID,
     InteractionView,
@@ -32,8 +31,8 @@ from numproxy.router.sessions.validation import bounded_text
 from numproxy.router.store import queries, rows
 from numproxy.router.store.dialect import violates
 from numproxy.router.store.models import Interaction
-from numproxy.router.store.states import Direction, MessageStatus
-from numproxy.router.store.transactions import SessionFactory, writing
+from numproxy.router.store.states import Direction
+from numproxy.router.store.transactions import writing
 from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
@@ -58,19 +57,7 @@ def validate_text(text: str, *, field: str = "text") -> str:
     return text
 
 
-class SessionMessaging:
-    def __init__(
-        self,
-        factory: SessionFactory,
-        clock: Clock,
-        on_queued: Callable[[], None] | None = None,
-        on_events: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._factory = factory
-        self._clock = clock
-        self._on_queued = on_queued
-        self._on_events = on_events
-
+class SessionMessaging(Domain):
     async def send_message(
         self, session: str, to: str, text: str, *, request_id: str = ""
     ) -> InteractionView:
@@ -94,9 +81,7 @@ class SessionMessaging:
             # A call with the same request_id (for another session) committed first: this
             # attempt finds its row and answers like a retry.
             view, queued = await attempt()
-        self._on_events()
-        if queued and self._on_queued is not None:
-            self._on_queued()
+        self._committed(queued=queued)
         return view
 
     async def _send(
@@ -146,15 +131,13 @@ class SessionMessaging:
                 reason="OPTED_OUT",
                 metadata={"participant": mask(recipient), "proxy_number": proxy},
             )
-        row = rows.interaction(
+        row = rows.outbound(
             now=now,
             direction=Direction.SYSTEM,
-            status=MessageStatus.QUEUED,
             proxy_number=proxy,
             recipient_number=recipient,
             text=text,
             session_id=session_id,
-            next_attempt_at=now,
         )
         if fixed_id is not None:
             row["id"] = fixed_id

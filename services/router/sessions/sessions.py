@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -27,13 +27,14 @@ from numproxy.common.errors import (
     PoolExhausted,
 )
 from numproxy.common.numbers import mask, normalize
-from numproxy.router.clock import Clock, as_utc
+from numproxy.router.clock import as_utc
 from numproxy.router.sessions import lifecycle, names
 from numproxy.router.sessions.allocation import (
     choose_proxy_numbers,
     close_expired_sessions_of,
     retrying_races,
 )
+from numproxy.router.sessions.domain import Domain
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.sessions.pools import get_pool
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
@@ -52,10 +53,9 @@ from numproxy.router.store.states import (
     CloseReason,
     Direction,
     EventType,
-    MessageStatus,
     SessionStatus,
 )
-from numproxy.router.store.transactions import SessionFactory, reading, writing
+from numproxy.router.store.transactions import reading, writing
 from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
@@ -160,20 +160,7 @@ class _CreateRequest:
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
-class Sessions:
-    def __init__(
-        self,
-        factory: SessionFactory,
-        clock: Clock,
-        on_queued: Callable[[], None] | None = None,
-        on_events: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._factory = factory
-        self._clock = clock
-        self._on_queued = on_queued
-        # Told after every commit that wrote events (the event feed wakes its watchers).
-        self._on_events = on_events
-
+class Sessions(Domain):
     async def create_session(self, spec: SessionSpec) -> SessionView:
         request = _validate(spec)
         fingerprint = request.fingerprint()
@@ -190,9 +177,7 @@ class Sessions:
         except PoolExhausted as exc:
             await self._pool_exhausted(request, exc)
             raise
-        self._on_events()
-        if queued and self._on_queued is not None:
-            self._on_queued()
+        self._committed(queued=queued)
         return view
 
     async def _pool_exhausted(self, request: _CreateRequest, exc: PoolExhausted) -> None:
@@ -215,7 +200,7 @@ class Sessions:
                 "recording POOL_EXHAUSTED for pool %s failed", request.pool_id, exc_info=True
             )
             return
-        self._on_events()
+        self._committed()
 
     async def _create(
         self, db: AsyncSession, request: _CreateRequest, fingerprint: str
@@ -436,7 +421,7 @@ class Sessions:
             view = await session_view(db, session, now)
             await writes.flush(await db.connection())
         if writes.events:
-            self._on_events()
+            self._committed()
         return view
 
     async def delete_session(self, name: str) -> None:
@@ -454,7 +439,7 @@ class Sessions:
             await db.execute(delete(Participant).where(Participant.session_id == session_id))
             await db.execute(delete(Session).where(Session.id == session_id))
             await events.append(await db.connection(), [event])
-        self._on_events()
+        self._committed()
         log.info("session %s deleted", session_id)
 
     async def list_interactions(
@@ -615,15 +600,13 @@ def queue_opening_text(
     else:
         return
     writes.interaction(
-        rows.interaction(
+        rows.outbound(
             now=now,
             direction=direction,
-            status=MessageStatus.QUEUED,
             proxy_number=proxy_number,
             recipient_number=participant.number,
             text=text,
             session_id=session.id,
-            next_attempt_at=now,
         ),
         pool_id=pool.id,
     )

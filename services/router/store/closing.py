@@ -25,7 +25,6 @@ from numproxy.router.store.states import (
     CloseReason,
     Direction,
     EventType,
-    MessageStatus,
     SessionStatus,
 )
 from numproxy.router.store.writes import Writes
@@ -136,15 +135,13 @@ async def _queue_notices(
             continue
         pool_id, text = notices[session_id]
         writes.interaction(
-            rows.interaction(
+            rows.outbound(
                 now=now,
                 direction=Direction.SYSTEM,
-                status=MessageStatus.QUEUED,
                 proxy_number=proxy,
                 recipient_number=number,
                 text=text,
                 session_id=session_id,
-                next_attempt_at=now,
             ),
             pool_id=pool_id,
         )

@@ -78,11 +78,14 @@ def outbound(
     session_id: str | None = None,
     sender_number: str = "",
     cause_id: str | None = None,
+    direction: Direction = Direction.OUTBOUND,
 ) -> Row:
-    """An outbound SMS from ``proxy_number`` to ``recipient_number``: an outbox entry, due now."""
+    """An SMS from ``proxy_number`` to ``recipient_number``: an outbox entry, due now.
+    ``direction`` SYSTEM for numproxy's or an app's own texts to a participant (notices,
+    SendMessage)."""
     return interaction(
         now=now,
-        direction=Direction.OUTBOUND,
+        direction=direction,
         status=MessageStatus.QUEUED,
         proxy_number=proxy_number,
         text=text,
