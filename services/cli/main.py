@@ -20,6 +20,13 @@ SERVICE_HELP = {
     "router": "run the router (sessions, pools, routing), settings NUMPROXY_ROUTER_*",
     "sender": "run the sender (Vonage SMS API), settings NUMPROXY_SENDER_*",
     "simulator": "run the Vonage simulator, settings NUMPROXY_SIMULATOR_*",
+    "console": "run the operator console (web), settings NUMPROXY_CONSOLE_*",
+    "lobby": "run the lobby demo app (pairs strangers by email), settings NUMPROXY_LOBBY_*",
+}
+# Actions a service command takes instead of serving (passed on to its own main()).
+SERVICE_ACTIONS = {
+    "console": {"hash-password": "read a password (prompt or stdin), print its hash for USERS"},
+    "lobby": {"migrate": "create the lobby's tables in NUMPROXY_LOBBY_DATABASE_URL and exit"},
 }
 
 
@@ -51,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                 help="migrate: apply database migrations to NUMPROXY_ROUTER_DATABASE_URL and exit",
             )
             p.add_argument("--database-url", help="with migrate: the database to migrate")
+        if name in SERVICE_ACTIONS:
+            actions = SERVICE_ACTIONS[name]
+            p.add_argument(
+                "action",
+                nargs="?",
+                choices=sorted(actions),
+                help="; ".join(f"{key}: {text}" for key, text in actions.items()),
+            )
         p.set_defaults(service=name)
 
     dev = sub.add_parser(
@@ -84,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_service(name: str) -> int:
+def run_service(name: str, argv: Sequence[str] = ()) -> int:
     module = import_module(f"numproxy.{name}.__main__")
-    result: int = module.main([])
+    result: int = module.main(list(argv))
     return result
 
 
@@ -144,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.group in SERVICE_HELP:
             if args.group == "router" and args.action == "migrate":
                 return migrate(args.database_url)
-            return run_service(args.group)
+            action = getattr(args, "action", None)
+            return run_service(args.group, [action] if action else [])
         if args.group == "dev":
             return dev(args)
         print(asyncio.run(run_command(args)))
