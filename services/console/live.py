@@ -62,12 +62,14 @@ async def _stream(console: Console, after: int, sid: str, coalesce: bool) -> Asy
             if event is _END:
                 return
             if coalesce:
-                while not queue.empty():  # one reload per burst
+                ended = False
+                while not queue.empty() and not ended:  # one reload per burst
                     following = queue.get_nowait()
-                    if following is _END:
-                        break
-                    event = following
+                    ended = following is _END
+                    event = event if following is None else following
                 yield f"id: {event.cursor}\nevent: changed\ndata: {event.cursor}\n\n"
+                if ended:
+                    return
             else:
                 data = json.dumps(event_json(event))
                 yield f"id: {event.cursor}\nevent: event\ndata: {data}\n\n"
