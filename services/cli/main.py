@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser(
         "dev",
         help="run the whole stack locally (SQLite + simulator)",
-        description="Run router, sender, simulator and gateway as supervised local processes.",
+        description="Run router, sender, simulator and gateway as supervised local processes, "
+        "with the lobby demo and the operator console beside them.",
     )
     dev.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in .numproxy/)")
     dev.add_argument(
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--router-port", type=int, default=env_int("NUMPROXY_ROUTER_PORT", 50051))
     dev.add_argument("--sender-port", type=int, default=env_int("NUMPROXY_SENDER_PORT", 50052))
     dev.add_argument("--simulator-port", type=int, default=env_int("NUMPROXY_SIMULATOR_PORT", 8090))
+    dev.add_argument("--console-port", type=int, default=env_int("NUMPROXY_CONSOLE_PORT", 8070))
+    dev.add_argument("--lobby-port", type=int, default=env_int("NUMPROXY_LOBBY_PORT", 50061))
     dev.add_argument(
         "--signature-secret",
         default=os.environ.get("NUMPROXY_DEV_SIGNATURE_SECRET", ""),
@@ -148,6 +151,8 @@ def dev(args: argparse.Namespace) -> int:
         router_port=args.router_port,
         sender_port=args.sender_port,
         simulator_port=args.simulator_port,
+        console_port=args.console_port,
+        lobby_port=args.lobby_port,
         extra_env=extra,
     )
     return run_dev(config, numbers)
