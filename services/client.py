@@ -11,7 +11,7 @@ Every method returns the protobuf resource (``numproxy.v1.*_pb2``). Failures rai
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -54,6 +54,10 @@ class AlreadyExistsError(NumproxyError):
     pass
 
 
+class FailedPreconditionError(NumproxyError):
+    """The request is valid but the session's state refuses it (closed, opted out, full)."""
+
+
 class PoolExhaustedError(NumproxyError):
     pass
 
@@ -66,6 +70,7 @@ _BY_CODE: dict[grpc.StatusCode, type[NumproxyError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: PoolExhaustedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
@@ -227,22 +232,27 @@ class NumproxyClient:
 
     async def create_session(
         self,
-        first: str,
-        second: str,
-        *,
+        *numbers: str,
         pool: str = "default",
         ttl: Seconds | None = None,
         expire_time: datetime | None = None,
         metadata: Mapping[str, str] | None = None,
         request_id: str = "",
-        display_names: tuple[str, str] = ("", ""),
-        greetings: tuple[str, str] = ("", ""),
+        display_names: Sequence[str] = (),
+        greetings: Sequence[str] = (),
+        close_notice: str = "",
     ) -> session_pb2.Session:
-        """Open a session between two real numbers; each gets a proxy number from ``pool``."""
+        """Open a session between 2 to 10 real numbers (at most the pool's
+        max_participants); each gets a proxy number from ``pool``. ``display_names`` and
+        ``greetings``: one per number, in order, or empty for none; ``close_notice``: sent
+        to every participant when the session closes (empty: the pool's)."""
         participants = [
             session_pb2.ParticipantSpec(number=number, display_name=name, greeting=greeting)
             for number, name, greeting in zip(
-                (first, second), display_names, greetings, strict=True
+                numbers,
+                _one_each(display_names, numbers, "display_names"),
+                _one_each(greetings, numbers, "greetings"),
+                strict=True,
             )
         ]
         request = session_pb2.CreateSessionRequest(
@@ -250,6 +260,7 @@ class NumproxyClient:
             pool=pool_name(pool),
             metadata=dict(metadata or {}),
             request_id=request_id,
+            close_notice=close_notice,
         )
         if ttl is not None:
             request.ttl.CopyFrom(_duration(ttl))
@@ -271,13 +282,19 @@ class NumproxyClient:
         participant_number: str = "",
         status: str = "",
         pool: str = "",
+        request_id: str = "",
+        metadata: Mapping[str, str] | None = None,
         page_size: int = 0,
         page_token: str = "",
     ) -> session_pb2.ListSessionsResponse:
-        """One page of sessions. ``status``: "open", "in_progress" or "closed"."""
+        """One page of sessions. ``status``: "open", "in_progress" or "closed";
+        ``request_id``: the session created with it; ``metadata``: sessions whose metadata
+        has every one of these pairs (at most 8)."""
         request = session_pb2.ListSessionsRequest(
             participant_number=participant_number,
             pool=pool_name(pool) if pool else "",
+            request_id=request_id,
+            metadata=dict(metadata or {}),
             page_size=page_size,
             page_token=page_token,
         )
@@ -289,12 +306,23 @@ class NumproxyClient:
         return result
 
     async def iter_sessions(
-        self, *, participant_number: str = "", status: str = "", pool: str = ""
+        self,
+        *,
+        participant_number: str = "",
+        status: str = "",
+        pool: str = "",
+        request_id: str = "",
+        metadata: Mapping[str, str] | None = None,
     ) -> AsyncIterator[session_pb2.Session]:
         token = ""
         while True:
             page = await self.list_sessions(
-                participant_number=participant_number, status=status, pool=pool, page_token=token
+                participant_number=participant_number,
+                status=status,
+                pool=pool,
+                request_id=request_id,
+                metadata=metadata,
+                page_token=token,
             )
             for session in page.sessions:
                 yield session
@@ -357,3 +385,46 @@ class NumproxyClient:
             token = page.next_page_token
             if not token:
                 return
+
+    async def send_message(
+        self, session: str, to: str, text: str, *, request_id: str = ""
+    ) -> session_pb2.Interaction:
+        """Text participant ``to`` (their real number) of an open session from their own
+        proxy number (a SYSTEM interaction). With ``request_id``, a retry queues it once."""
+        request = session_pb2.SendMessageRequest(
+            session=session_name(session), to=to, text=text, request_id=request_id
+        )
+        reply = await self._call(self._sessions.SendMessage, request)
+        result: session_pb2.Interaction = reply.interaction
+        return result
+
+    async def add_participant(
+        self, session: str, number: str, *, display_name: str = "", greeting: str = ""
+    ) -> session_pb2.Session:
+        """Add ``number`` to an open session; it gets a proxy number, then ``greeting`` (or
+        the pool's open notice)."""
+        request = session_pb2.AddParticipantRequest(
+            session=session_name(session),
+            participant=session_pb2.ParticipantSpec(
+                number=number, display_name=display_name, greeting=greeting
+            ),
+        )
+        reply = await self._call(self._sessions.AddParticipant, request)
+        result: session_pb2.Session = reply.session
+        return result
+
+    async def remove_participant(self, session: str, number: str) -> session_pb2.Session:
+        """Take ``number`` out of an open session (at least two participants remain)."""
+        request = session_pb2.RemoveParticipantRequest(session=session_name(session), number=number)
+        reply = await self._call(self._sessions.RemoveParticipant, request)
+        result: session_pb2.Session = reply.session
+        return result
+
+
+def _one_each(values: Sequence[str], numbers: Sequence[str], name: str) -> Sequence[str]:
+    """``values`` for each of ``numbers`` ("" each when empty)."""
+    if not values:
+        return [""] * len(numbers)
+    if len(values) != len(numbers):
+        raise ValueError(f"{name}: give one per participant ({len(numbers)}), got {len(values)}")
+    return values

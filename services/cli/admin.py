@@ -62,30 +62,76 @@ async def pool_remove_number(client: NumproxyClient, args: argparse.Namespace) -
     return dump_json(to_dict(number)) if args.json else number_line(number)
 
 
-def _metadata(pairs: list[str]) -> dict[str, str]:
+def _pairs(pairs: list[str], option: str) -> dict[str, str]:
+    """``KEY=VALUE`` arguments of a repeatable ``option`` as a dict."""
     result = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise argparse.ArgumentTypeError(f"--metadata takes KEY=VALUE, got {pair!r}")
+            raise argparse.ArgumentTypeError(f"{option} takes KEY=VALUE, got {pair!r}")
         result[key] = value
     return result
 
 
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
+def _per_participant(
+    numbers: list[str], first_two: tuple[str | None, str | None], by_number: dict[str, str]
+) -> list[str]:
+    """One value per participant: ``--x-a``/``--x-b`` for the first two, ``--x NUMBER=V`` for
+    any (numbers compared by their digits)."""
+    values = [*(v or "" for v in first_two), *[""] * len(numbers)][: len(numbers)]
+    wanted = {_digits(number): value for number, value in by_number.items()}
+    known = {_digits(number) for number in numbers}
+    unknown = [number for number in by_number if _digits(number) not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{unknown[0]!r} is not one of the session's numbers")
+    return [
+        wanted.get(_digits(number), value) for number, value in zip(numbers, values, strict=True)
+    ]
+
+
 async def session_create(client: NumproxyClient, args: argparse.Namespace) -> str:
+    if len(args.numbers) < 2:
+        raise argparse.ArgumentTypeError("session create needs at least two numbers: A B [C ...]")
     session = await client.create_session(
-        args.a,
-        args.b,
+        *args.numbers,
         pool=args.pool,
         ttl=args.ttl,
         expire_time=args.expire_time,
-        metadata=_metadata(args.metadata),
+        metadata=_pairs(args.metadata, "--metadata"),
         request_id=args.request_id or "",
-        display_names=(args.name_a or "", args.name_b or ""),
-        greetings=(args.greeting_a or "", args.greeting_b or ""),
+        display_names=_per_participant(
+            args.numbers, (args.name_a, args.name_b), _pairs(args.name, "--name")
+        ),
+        greetings=_per_participant(
+            args.numbers, (args.greeting_a, args.greeting_b), _pairs(args.greeting, "--greeting")
+        ),
+        close_notice=args.close_notice or "",
     )
     # Always JSON: scripts read the session id and proxy numbers from it.
     return dump_json(to_dict(session))
+
+
+async def session_send(client: NumproxyClient, args: argparse.Namespace) -> str:
+    interaction = await client.send_message(
+        args.id, args.to, args.text, request_id=args.request_id or ""
+    )
+    return dump_json(to_dict(interaction)) if args.json else interaction_line(interaction)
+
+
+async def session_add(client: NumproxyClient, args: argparse.Namespace) -> str:
+    session = await client.add_participant(
+        args.id, args.number, display_name=args.name or "", greeting=args.greeting or ""
+    )
+    return dump_json(to_dict(session)) if args.json else session_line(session)
+
+
+async def session_remove(client: NumproxyClient, args: argparse.Namespace) -> str:
+    session = await client.remove_participant(args.id, args.number)
+    return dump_json(to_dict(session)) if args.json else session_line(session)
 
 
 async def session_get(client: NumproxyClient, args: argparse.Namespace) -> str:
@@ -100,6 +146,8 @@ async def session_list(client: NumproxyClient, args: argparse.Namespace) -> str:
             participant_number=args.participant or "",
             status=args.status or "",
             pool=args.pool or "",
+            request_id=args.request_id or "",
+            metadata=_pairs(args.metadata, "--metadata"),
         )
     ]
     if args.json:
@@ -193,8 +241,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         dest="action", required=True, metavar="ACTION"
     )
     p = session.add_parser("create", parents=[common], help="open a session (prints JSON)")
-    p.add_argument("a", metavar="A", help="first participant's real number")
-    p.add_argument("b", metavar="B", help="second participant's real number")
+    p.add_argument(
+        "numbers", nargs="+", metavar="NUMBER", help="every participant's real number (2 to 10)"
+    )
     p.add_argument("--pool", default="default")
     p.add_argument("--ttl", type=seconds, help="idle TTL, seconds")
     p.add_argument("--expire-time", type=timestamp, help="absolute expiry, ISO-8601")
@@ -203,8 +252,31 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--name-b", help="display name of B")
     p.add_argument("--greeting-a", help="text sent to A from A's proxy number on creation")
     p.add_argument("--greeting-b", help="text sent to B from B's proxy number on creation")
+    p.add_argument(
+        "--name", action="append", default=[], metavar="NUMBER=NAME", help="any participant's"
+    )
+    p.add_argument(
+        "--greeting", action="append", default=[], metavar="NUMBER=TEXT", help="any participant's"
+    )
+    p.add_argument("--close-notice", help="text sent to every participant when it closes")
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(command=session_create)
+    p = session.add_parser("send", parents=[common], help="text a participant (system text)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--to", required=True, metavar="NUMBER", help="the participant's real number")
+    p.add_argument("--request-id", help="idempotency key")
+    p.set_defaults(command=session_send)
+    p = session.add_parser("add", parents=[common], help="add a participant to an open session")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("number", metavar="NUMBER")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--greeting", help="text sent to them from their proxy number")
+    p.set_defaults(command=session_add)
+    p = session.add_parser("remove", parents=[common], help="remove a participant")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("number", metavar="NUMBER")
+    p.set_defaults(command=session_remove)
     for action, func, help_text in (
         ("get", session_get, "show a session"),
         ("close", session_close, "close a session"),
@@ -218,6 +290,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--participant", metavar="NUMBER", help="only sessions with this number")
     p.add_argument("--status", choices=["open", "in_progress", "closed"])
     p.add_argument("--pool")
+    p.add_argument("--request-id", help="only the session created with this request id")
+    p.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="all must match"
+    )
     p.set_defaults(command=session_list)
     p = session.add_parser("update", parents=[common], help="change ttl / expiry")
     p.add_argument("id", metavar="ID")

@@ -35,6 +35,8 @@ from numproxy.router.outbox.dispatcher import Dispatcher
 from numproxy.router.outbox.receipts import ReceiptRecorder
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import RetryPolicy
+from numproxy.router.sessions.membership import Membership
+from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.pools import Pools
 from numproxy.router.sessions.sessions import Sessions
 from numproxy.router.sessions.sweeper import Sweeper
@@ -115,7 +117,11 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
     sweeper = Sweeper(factory, clock, settings.sweep_interval)
     pools = PoolServicer(Pools(factory, clock))
-    sessions = SessionServicer(Sessions(factory, clock, on_queued=dispatcher.notify))
+    sessions = SessionServicer(
+        Sessions(factory, clock, on_queued=dispatcher.notify),
+        SessionMessaging(factory, clock, on_queued=dispatcher.notify),
+        Membership(factory, clock, on_queued=dispatcher.notify),
+    )
     inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock))
 
     def register(server: grpc.aio.Server) -> None:

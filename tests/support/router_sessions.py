@@ -17,18 +17,20 @@ from typing import IO, Any
 
 import grpc
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving, open_channel
 from numproxy.router.__main__ import running_router
+from numproxy.router.sessions.membership import Membership
+from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.pools import Pools, PoolSpec
 from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec, SessionView
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries
-from numproxy.router.store.dialect import session_factory
-from numproxy.router.store.models import Session
+from numproxy.router.store.dialect import create_engine, session_factory
+from numproxy.router.store.models import Pool, Session
 from tests.support.postgres import free_port
 from tests.support.router_inbound import FakeClock
 
@@ -44,6 +46,8 @@ class Domain:
     clock: FakeClock
     pools: Pools
     sessions: Sessions
+    messaging: SessionMessaging
+    membership: Membership
     notified: list[int] = field(default_factory=list)
 
 
@@ -51,11 +55,17 @@ def make_domain(engine: AsyncEngine, clock: FakeClock | None = None) -> Domain:
     clock = clock or FakeClock()
     factory = session_factory(engine)
     notified: list[int] = []
+
+    def on_queued() -> None:
+        notified.append(1)
+
     return Domain(
         engine,
         clock,
         Pools(factory, clock),
-        Sessions(factory, clock, on_queued=lambda: notified.append(1)),
+        Sessions(factory, clock, on_queued=on_queued),
+        SessionMessaging(factory, clock, on_queued=on_queued),
+        Membership(factory, clock, on_queued=on_queued),
         notified,
     )
 
@@ -70,6 +80,28 @@ async def make_pool(
 
 def pair(a: str, b: str, **kw: object) -> SessionSpec:
     return SessionSpec(participants=[ParticipantSpec(a), ParticipantSpec(b)], **kw)  # type: ignore[arg-type]
+
+
+def group(*numbers: str, **kw: object) -> SessionSpec:
+    return SessionSpec(participants=[ParticipantSpec(n) for n in numbers], **kw)  # type: ignore[arg-type]
+
+
+async def set_pool_columns(
+    engine: AsyncEngine, pool_id: str = "default", **columns: object
+) -> None:
+    """Pool settings the pool API does not take yet (end_command, open_notice, close_notice,
+    prefix_display_name, max_participants), written straight to the database."""
+    async with engine.begin() as conn:
+        await conn.execute(update(Pool).where(Pool.name == pool_id).values(**columns))
+
+
+async def configure_pool(database_url: str, pool_id: str = "default", **columns: object) -> None:
+    """``set_pool_columns`` on the database at ``database_url``."""
+    engine = create_engine(database_url)
+    try:
+        await set_pool_columns(engine, pool_id, **columns)
+    finally:
+        await engine.dispose()
 
 
 def proxy_of(session: SessionView, number: str) -> str:

@@ -102,6 +102,8 @@ def session_message(session: SessionView) -> session_pb2.Session:
         update_time=timestamp(session.updated_at),
         last_interaction_time=timestamp(session.last_interaction_at),
         close_time=timestamp(session.closed_at),
+        close_notice=session.close_notice,
+        request_id=session.request_id,
     )
 
 

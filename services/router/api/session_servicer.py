@@ -4,26 +4,35 @@ from __future__ import annotations
 
 from numproxy.common.errors import Context
 from numproxy.router.api import convert
+from numproxy.router.sessions.membership import Membership
+from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec
 from numproxy.v1 import session_pb2, session_pb2_grpc
 
 
+def _participant(spec: session_pb2.ParticipantSpec) -> ParticipantSpec:
+    return ParticipantSpec(spec.number, spec.display_name, spec.greeting)
+
+
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(
+        self, sessions: Sessions, messaging: SessionMessaging, membership: Membership
+    ) -> None:
         self._sessions = sessions
+        self._messaging = messaging
+        self._membership = membership
 
     async def CreateSession(
         self, request: session_pb2.CreateSessionRequest, context: Context
     ) -> session_pb2.CreateSessionResponse:
         spec = SessionSpec(
-            participants=[
-                ParticipantSpec(p.number, p.display_name, p.greeting) for p in request.participants
-            ],
+            participants=[_participant(p) for p in request.participants],
             pool=request.pool,
             ttl=convert.optional_timedelta(request, "ttl"),
             expire_time=convert.optional_datetime(request, "expire_time"),
             metadata=dict(request.metadata),
             request_id=request.request_id,
+            close_notice=request.close_notice,
         )
         session = await self._sessions.create_session(spec)
         return session_pb2.CreateSessionResponse(session=convert.session_message(session))
@@ -43,6 +52,8 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             participant_number=request.participant_number,
             status=convert.session_status_name(request.status),
             pool=request.pool,
+            request_id=request.request_id,
+            metadata=dict(request.metadata),
         )
         return session_pb2.ListSessionsResponse(
             sessions=[convert.session_message(s) for s in page.items],
@@ -77,3 +88,25 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             interactions=[convert.interaction_message(i) for i in page.items],
             next_page_token=page.next_page_token,
         )
+
+    async def SendMessage(
+        self, request: session_pb2.SendMessageRequest, context: Context
+    ) -> session_pb2.SendMessageResponse:
+        interaction = await self._messaging.send_message(
+            request.session, request.to, request.text, request_id=request.request_id
+        )
+        return session_pb2.SendMessageResponse(interaction=convert.interaction_message(interaction))
+
+    async def AddParticipant(
+        self, request: session_pb2.AddParticipantRequest, context: Context
+    ) -> session_pb2.AddParticipantResponse:
+        session = await self._membership.add_participant(
+            request.session, _participant(request.participant)
+        )
+        return session_pb2.AddParticipantResponse(session=convert.session_message(session))
+
+    async def RemoveParticipant(
+        self, request: session_pb2.RemoveParticipantRequest, context: Context
+    ) -> session_pb2.RemoveParticipantResponse:
+        session = await self._membership.remove_participant(request.session, request.number)
+        return session_pb2.RemoveParticipantResponse(session=convert.session_message(session))

@@ -35,6 +35,11 @@ class LiveSession:
     ttl_seconds: int
     # (real number, proxy number) of every other active participant, in position order.
     partners: tuple[tuple[str, str], ...]
+    # The pool's end command ("" for none), compared trimmed and case-folded.
+    end_command: str = ""
+    # Put before forwarded texts ("Ann" gives "Ann: hello"); "" for none (the pool does not
+    # prefix, or the sender has no display name).
+    sender_label: str = ""
 
 
 @dataclass(slots=True)

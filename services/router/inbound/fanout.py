@@ -1,6 +1,7 @@
 """Stage: fan-out. A message in a live session is recorded as the session's inbound
 interaction and queued once per other active participant, each copy sent **from that
-participant's own proxy number**. A binary message is recorded, not forwarded.
+participant's own proxy number** (prefixed "Name: " when the pool prefixes the sender's
+display name). A binary message is recorded, not forwarded.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ async def fan_out(batch: Batch) -> None:
             batch.decide(item, Outcome.RECORDED, live.session_id)
             continue
         inbound_id = batch.record_inbound(item, live, item.note)
+        text = f"{live.sender_label}: {item.text}" if live.sender_label else item.text
         for partner, partner_proxy in live.partners:
             batch.queue_outbound(
                 pool_id=live.pool_id,
                 proxy_number=partner_proxy,
                 recipient_number=partner,
-                text=item.text,
+                text=text,
                 session_id=live.session_id,
                 sender_number=item.sender,
                 cause_id=inbound_id,

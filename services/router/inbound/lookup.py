@@ -35,7 +35,13 @@ async def find_sessions(batch: Batch) -> None:
             if row.partner is not None and row.partner_proxy is not None
         )
         live[pair] = LiveSession(
-            first.session_id, first.pool_id, first.status, first.ttl_seconds, partners
+            first.session_id,
+            first.pool_id,
+            first.status,
+            first.ttl_seconds,
+            partners,
+            end_command=first.end_command.strip().casefold(),
+            sender_label=first.sender_display_name if first.prefix_display_name else "",
         )
     await closing.close_sessions(batch.conn, closes, batch.now, batch.writes)
     for item in items:

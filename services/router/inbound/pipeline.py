@@ -1,7 +1,8 @@
 """The inbound pipeline: every inbound SMS runs the same stages, a lone message as a batch of one.
 
     dedupe -> session lookup (locked) -> pool of the number -> multipart reassembly
-    -> keywords -> out-of-session policy -> fan-out to the outbox -> write -> commit -> hand-off
+    -> keywords -> end command -> out-of-session policy -> fan-out to the outbox -> write
+    -> commit -> hand-off
 
 Concurrent calls share a transaction (group commit, common/group_commit.py): one transaction
 per batch, a constant number of statements per batch on the busy path (dedupe, lookup, the
@@ -25,6 +26,7 @@ from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
 from numproxy.router.inbound.batch import Batch, Item
 from numproxy.router.inbound.dedupe import dedupe
+from numproxy.router.inbound.end_command import end_sessions
 from numproxy.router.inbound.fanout import fan_out
 from numproxy.router.inbound.keywords import answer_keywords
 from numproxy.router.inbound.lookup import find_pools, find_sessions
@@ -45,6 +47,7 @@ STAGES: tuple[Stage, ...] = (
     find_pools,
     reassemble,
     answer_keywords,
+    end_sessions,
     out_of_session,
     fan_out,
 )

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from numproxy.common.errors import FailedPrecondition
+from numproxy.router.sessions import names
 from numproxy.router.store import closing
 from numproxy.router.store.closing import Close
 from numproxy.router.store.models import Session
-from numproxy.router.store.states import CloseReason
+from numproxy.router.store.states import CloseReason, SessionStatus
 
 
 async def close(db: AsyncSession, session: Session, reason: CloseReason, now: datetime) -> None:
@@ -34,6 +36,18 @@ async def close_if_ran_out(db: AsyncSession, session: Session, now: datetime) ->
         return False
     await db.refresh(session)
     return True
+
+
+async def require_live(db: AsyncSession, session: Session, now: datetime) -> None:
+    """FAILED_PRECONDITION SESSION_CLOSED unless ``session`` (locked) is still live at ``now``
+    (one that ran out is closed first, as of the moment it did)."""
+    await close_if_ran_out(db, session, now)
+    if session.status == SessionStatus.CLOSED:
+        raise FailedPrecondition(
+            f"session {session.id} is closed",
+            reason="SESSION_CLOSED",
+            metadata={"session": names.session_name(session.id)},
+        )
 
 
 def reset_idle_expiry(session: Session, since: datetime) -> None:

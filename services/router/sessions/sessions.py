@@ -1,4 +1,7 @@
-"""Proxied sessions: create (allocation + greetings), read, list, update, delete.
+"""Proxied sessions: create (allocation, greetings and open notices), read, list, update,
+delete. A session has 2 to its pool's max_participants participants (at most 10); texting one
+participant (sessions/messaging.py) and adding or removing one (sessions/membership.py) live
+beside this module.
 
 Every operation is one transaction. A session past its idle TTL or absolute expiry reads as
 CLOSED everywhere here even before the sweeper has written that down (store/expiry.py).
@@ -14,11 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, false, or_, select, true, tuple_
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from numproxy.common.errors import (
-    Aborted,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -27,23 +28,31 @@ from numproxy.common.errors import (
 from numproxy.common.numbers import mask, normalize
 from numproxy.router.clock import Clock, as_utc
 from numproxy.router.sessions import lifecycle, names
-from numproxy.router.sessions.allocation import choose_proxy_numbers, close_expired_sessions_of
+from numproxy.router.sessions.allocation import (
+    choose_proxy_numbers,
+    close_expired_sessions_of,
+    retrying_races,
+)
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.sessions.pools import get_pool
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
 from numproxy.router.store import rows
-from numproxy.router.store.dialect import is_retryable, violates
+from numproxy.router.store.dialect import json_text_equals
 from numproxy.router.store.expiry import live_sql, ran_out_sql, session_ran_out
 from numproxy.router.store.ids import new_id
-from numproxy.router.store.models import Interaction, Participant, Pool, Session
-from numproxy.router.store.states import CloseReason, SessionStatus
+from numproxy.router.store.models import (
+    MAX_PARTICIPANTS,
+    Interaction,
+    Participant,
+    Pool,
+    Session,
+)
+from numproxy.router.store.states import CloseReason, Direction, MessageStatus, SessionStatus
 from numproxy.router.store.transactions import SessionFactory, reading, writing
+from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
 
-# Racing creates that pick the same number: the loser retries with a fresh choice. Each
-# conflict means a racing create committed, so a handful of attempts is plenty.
-CREATE_ATTEMPTS = 5
 STATUSES = tuple(SessionStatus)
 UPDATABLE_PATHS = ("ttl", "expire_time", "status")
 MAX_METADATA_ENTRIES = 64
@@ -51,7 +60,10 @@ MAX_METADATA_KEY = 128
 MAX_METADATA_VALUE = 1024
 MAX_DISPLAY_NAME = 200
 MAX_GREETING = 1600
+MAX_NOTICE = 1600
 MAX_REQUEST_ID = 128
+# ListSessions' metadata filter: at most this many key/value pairs, all of which must match.
+MAX_METADATA_FILTERS = 8
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -73,6 +85,8 @@ class SessionSpec:
     expire_time: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     request_id: str = ""
+    # Sent to every participant on close; "" for the pool's close_notice.
+    close_notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,8 @@ class SessionView:
     updated_at: datetime
     last_interaction_at: datetime | None
     closed_at: datetime | None
+    close_notice: str = ""
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,15 +138,18 @@ class _CreateRequest:
     expire_time: datetime | None
     metadata: dict[str, str]
     request_id: str
+    close_notice: str
 
     def fingerprint(self) -> str:
-        payload = {
+        payload: dict[str, object] = {
             "participants": [[p.number, p.display_name, p.greeting] for p in self.participants],
             "pool": self.pool_id,
             "ttl": self.ttl_seconds,
             "expire_time": self.expire_time.isoformat() if self.expire_time else None,
             "metadata": sorted(self.metadata.items()),
         }
+        if self.close_notice:  # only when set: fingerprints of earlier requests stay as they were
+            payload["close_notice"] = self.close_notice
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
@@ -148,34 +167,18 @@ class Sessions:
     async def create_session(self, spec: SessionSpec) -> SessionView:
         request = _validate(spec)
         fingerprint = request.fingerprint()
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                async with writing(self._factory) as db:
-                    view, queued = await self._create(db, request, fingerprint)
-            except IntegrityError as exc:
-                clash = violates(
-                    exc,
-                    "uq_participant_active_number_proxy",
-                    "participant.number, participant.proxy_number_id",
-                )
-                if not clash and not violates(exc, "uq_session_request_id", "session.request_id"):
-                    raise
-                # A racing create took the chosen number (or the request_id): choose again.
-                log.info("create_session attempt %d lost a race, retrying", attempt)
-                continue
-            except DBAPIError as exc:
-                if not is_retryable(exc):
-                    raise
-                log.info("create_session attempt %d: %s, retrying", attempt, exc.orig)
-                continue
-            if queued and self._on_queued is not None:
-                self._on_queued()
-            return view
-        raise Aborted(
-            f"could not allocate proxy numbers after {CREATE_ATTEMPTS} attempts "
-            "(concurrent creates for the same participants); retry the request",
-            reason="ALLOCATION_CONFLICT",
+
+        async def attempt() -> tuple[SessionView, bool]:
+            async with writing(self._factory) as db:
+                return await self._create(db, request, fingerprint)
+
+        # A racing create may take the chosen number, or the request_id: choose again.
+        view, queued = await retrying_races(
+            attempt, "create_session", also=("uq_session_request_id", "session.request_id")
         )
+        if queued and self._on_queued is not None:
+            self._on_queued()
+        return view
 
     async def _create(
         self, db: AsyncSession, request: _CreateRequest, fingerprint: str
@@ -190,8 +193,9 @@ class Sessions:
                         reason="REQUEST_ID_REUSED",
                         metadata={"request_id": request.request_id},
                     )
-                return await _view(db, existing, now), False
+                return await session_view(db, existing, now), False
         pool = await get_pool(db, request.pool_id)
+        check_participant_count(len(request.participants), pool.max_participants)
         if request.expire_time is not None and request.expire_time <= now:
             raise InvalidArgument(
                 "expire_time must be in the future",
@@ -219,6 +223,7 @@ class Sessions:
             attributes=dict(request.metadata),
             request_id=request.request_id or None,
             request_fingerprint=fingerprint,
+            close_notice=request.close_notice,
             created_at=now,
             updated_at=now,
             closed_at=None,
@@ -242,22 +247,11 @@ class Sessions:
         for row in sorted(participant_rows, key=lambda r: r.proxy_number_id):
             db.add(row)
             await db.flush()
-        queued = False
+        writes = Writes()
         for spec, proxy in zip(request.participants, proxies, strict=True):
-            if spec.greeting.strip():
-                db.add(
-                    Interaction(
-                        **rows.outbound(
-                            now=now,
-                            proxy_number=proxy.number,
-                            recipient_number=spec.number,
-                            text=spec.greeting,
-                            session_id=session.id,
-                        )
-                    )
-                )
-                queued = True
+            queue_opening_text(writes, session, pool, spec, proxy.number, now)
         await db.flush()
+        await writes.flush(await db.connection())
         log.info(
             "session %s created in pool %s: %s",
             session.id,
@@ -268,12 +262,12 @@ class Sessions:
             ParticipantView(spec.number, proxy.number, spec.display_name)
             for spec, proxy in zip(request.participants, proxies, strict=True)
         )
-        return _to_view(session, pool.name, participants, now), queued
+        return _to_view(session, pool.name, participants, now), bool(writes.outbound)
 
     async def get_session(self, name: str) -> SessionView:
         session_id = names.session_id(name)
         async with reading(self._factory) as db:
-            return await _view(db, await _get_session(db, session_id), self._clock.now())
+            return await session_view(db, await load_session(db, session_id), self._clock.now())
 
     async def list_sessions(
         self,
@@ -283,11 +277,19 @@ class Sessions:
         participant_number: str = "",
         status: str = "",
         pool: str = "",
+        request_id: str = "",
+        metadata: Mapping[str, str] | None = None,
     ) -> Page[SessionView]:
+        """A page of sessions in creation order; every filter given must hold (``metadata``:
+        each of its key/value pairs is in the session's metadata)."""
         size = page_size(size)
         number = (
             normalize(participant_number, field="participant_number") if participant_number else ""
         )
+        bounded_text(
+            request_id, field="request_id", limit=MAX_REQUEST_ID, reason="INVALID_REQUEST_ID"
+        )
+        wanted = _validate_metadata(metadata or {}, max_entries=MAX_METADATA_FILTERS)
         if status and status not in STATUSES:
             raise InvalidArgument(
                 f"status must be one of {', '.join(STATUSES)}",
@@ -295,7 +297,7 @@ class Sessions:
                 metadata={"field": "status"},
             )
         pool_id = names.pool_id(pool) if pool else ""
-        scope = ["sessions", number, status, pool_id]
+        scope = ["sessions", number, status, pool_id, request_id, sorted(wanted.items())]
         after = decode_token(token, scope)
         now = self._clock.now()
         query = (
@@ -310,6 +312,10 @@ class Sessions:
             )
         if status:
             query = query.where(_effective_status_is(status, now))
+        if request_id:
+            query = query.where(Session.request_id == request_id)
+        for key, value in sorted(wanted.items()):
+            query = query.where(json_text_equals(Session.attributes, key, value))
         if after:
             created, last_id = _datetime_from_key(after[0]), str(after[-1])
             query = query.where(tuple_(Session.created_at, Session.id) > (created, last_id))
@@ -353,7 +359,7 @@ class Sessions:
                     reason="INVALID_EXPIRE_TIME",
                     metadata={"field": "session.expire_time"},
                 )
-            session = await _get_session(db, session_id, for_update=True)
+            session = await load_session(db, session_id, for_update=True)
             await lifecycle.close_if_ran_out(db, session, now)
             if session.status == SessionStatus.CLOSED and fields - {"status"}:
                 raise FailedPrecondition(
@@ -375,13 +381,13 @@ class Sessions:
             if "status" in fields:
                 await lifecycle.close(db, session, CloseReason.API, now)
             await db.flush()
-            return await _view(db, session, now)
+            return await session_view(db, session, now)
 
     async def delete_session(self, name: str) -> None:
         """Erase the session, its participants and every interaction (sent or queued)."""
         session_id = names.session_id(name)
         async with writing(self._factory) as db:
-            await _get_session(db, session_id, for_update=True)
+            await load_session(db, session_id, for_update=True)
             await db.execute(delete(Interaction).where(Interaction.session_id == session_id))
             await db.execute(delete(Participant).where(Participant.session_id == session_id))
             await db.execute(delete(Session).where(Session.id == session_id))
@@ -404,43 +410,59 @@ class Sessions:
             created, last_id = _datetime_from_key(after[0]), str(after[-1])
             query = query.where(tuple_(Interaction.created_at, Interaction.id) > (created, last_id))
         async with reading(self._factory) as db:
-            await _get_session(db, session_id)
+            await load_session(db, session_id)
             found = (await db.scalars(query)).all()
-            views = [_interaction_view(row) for row in found]
+            views = [interaction_view(row) for row in found]
         return paginate(views, size, lambda v: [_key_from_datetime(v.created_at), v.id], scope)
 
 
-def _validate(spec: SessionSpec) -> _CreateRequest:
-    if len(spec.participants) != 2:
+def check_participant_count(count: int, most: int = MAX_PARTICIPANTS) -> None:
+    """A session has 2 to ``most`` (its pool's max_participants, at most 10) participants."""
+    if count < 2:
         raise InvalidArgument(
-            f"a session has exactly two participants, got {len(spec.participants)}",
+            f"a session has at least two participants, got {count}",
             reason="INVALID_PARTICIPANTS",
             metadata={"field": "participants"},
         )
-    participants = tuple(
-        ParticipantSpec(
-            number=normalize(p.number, field=f"participants[{i}].number"),
-            display_name=bounded_text(
-                p.display_name,
-                field=f"participants[{i}].display_name",
-                limit=MAX_DISPLAY_NAME,
-                reason="INVALID_DISPLAY_NAME",
-            ),
-            greeting=bounded_text(
-                p.greeting,
-                field=f"participants[{i}].greeting",
-                limit=MAX_GREETING,
-                reason="INVALID_GREETING",
-            ),
-        )
-        for i, p in enumerate(spec.participants)
-    )
-    if participants[0].number == participants[1].number:
+    most = min(most, MAX_PARTICIPANTS)
+    if count > most:
         raise InvalidArgument(
-            "the two participants must have different numbers",
-            reason="SAME_PARTICIPANT_NUMBER",
-            metadata={"field": "participants"},
+            f"a session of this pool has at most {most} participants, got {count}",
+            reason="TOO_MANY_PARTICIPANTS",
+            metadata={"field": "participants", "max_participants": str(most)},
         )
+
+
+def validate_participant(spec: ParticipantSpec, *, field: str) -> ParticipantSpec:
+    """``spec`` with its number normalized, its display name and greeting within bounds."""
+    return ParticipantSpec(
+        number=normalize(spec.number, field=f"{field}.number"),
+        display_name=bounded_text(
+            spec.display_name,
+            field=f"{field}.display_name",
+            limit=MAX_DISPLAY_NAME,
+            reason="INVALID_DISPLAY_NAME",
+        ),
+        greeting=bounded_text(
+            spec.greeting, field=f"{field}.greeting", limit=MAX_GREETING, reason="INVALID_GREETING"
+        ),
+    )
+
+
+def _validate(spec: SessionSpec) -> _CreateRequest:
+    check_participant_count(len(spec.participants))
+    participants = tuple(
+        validate_participant(p, field=f"participants[{i}]") for i, p in enumerate(spec.participants)
+    )
+    seen: set[str] = set()
+    for i, p in enumerate(participants):
+        if p.number in seen:
+            raise InvalidArgument(
+                "every participant must have a different number",
+                reason="SAME_PARTICIPANT_NUMBER",
+                metadata={"field": f"participants[{i}].number"},
+            )
+        seen.add(p.number)
     bounded_text(
         spec.request_id, field="request_id", limit=MAX_REQUEST_ID, reason="INVALID_REQUEST_ID"
     )
@@ -453,13 +475,20 @@ def _validate(spec: SessionSpec) -> _CreateRequest:
         expire_time=as_utc(spec.expire_time) if spec.expire_time is not None else None,
         metadata=_validate_metadata(spec.metadata),
         request_id=spec.request_id,
+        close_notice=bounded_text(
+            spec.close_notice, field="close_notice", limit=MAX_NOTICE, reason="INVALID_NOTICE"
+        ),
     )
 
 
-def _validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+def _validate_metadata(
+    metadata: Mapping[str, str], *, max_entries: int = MAX_METADATA_ENTRIES
+) -> dict[str, str]:
+    """CreateSession's metadata, or ListSessions' filter (fewer entries, same key and value
+    bounds)."""
     problem = ""
-    if len(metadata) > MAX_METADATA_ENTRIES:
-        problem = f"at most {MAX_METADATA_ENTRIES} entries"
+    if len(metadata) > max_entries:
+        problem = f"at most {max_entries} entries"
     elif any(not key or len(key) > MAX_METADATA_KEY for key in metadata):
         problem = f"keys must be 1-{MAX_METADATA_KEY} characters"
     elif any(len(value) > MAX_METADATA_VALUE for value in metadata.values()):
@@ -505,7 +534,38 @@ async def _session_by_request_id(db: AsyncSession, request_id: str) -> Session |
     return session
 
 
-async def _get_session(db: AsyncSession, session_id: str, *, for_update: bool = False) -> Session:
+def queue_opening_text(
+    writes: Writes,
+    session: Session,
+    pool: Pool,
+    participant: ParticipantSpec,
+    proxy_number: str,
+    now: datetime,
+) -> None:
+    """A new participant's first text, from their own proxy number: their greeting, or else the
+    pool's open notice (a system text); nothing when neither is set."""
+    if participant.greeting.strip():
+        direction, text = Direction.OUTBOUND, participant.greeting
+    elif pool.open_notice.strip():
+        direction, text = Direction.SYSTEM, pool.open_notice
+    else:
+        return
+    writes.interaction(
+        rows.interaction(
+            now=now,
+            direction=direction,
+            status=MessageStatus.QUEUED,
+            proxy_number=proxy_number,
+            recipient_number=participant.number,
+            text=text,
+            session_id=session.id,
+            next_attempt_at=now,
+        ),
+        pool_id=pool.id,
+    )
+
+
+async def load_session(db: AsyncSession, session_id: str, *, for_update: bool = False) -> Session:
     query = select(Session).where(Session.id == session_id)
     if for_update:
         query = query.with_for_update()
@@ -519,15 +579,18 @@ async def _get_session(db: AsyncSession, session_id: str, *, for_update: bool = 
     return session
 
 
-async def _view(db: AsyncSession, session: Session, now: datetime) -> SessionView:
+async def session_view(db: AsyncSession, session: Session, now: datetime) -> SessionView:
     pool_name = await db.scalar(select(Pool.name).where(Pool.id == session.pool_id))
     return _to_view(session, str(pool_name), _participants(session), now)
 
 
 def _participants(session: Session) -> tuple[ParticipantView, ...]:
+    """Its participants, those removed from it left out (a closed session's are inactive but
+    listed: they were in it at the end)."""
     return tuple(
         ParticipantView(p.number, p.proxy_number.number, p.display_name)
         for p in session.participants
+        if p.removed_at is None
     )
 
 
@@ -554,10 +617,12 @@ def _to_view(
         if session.last_interaction_at
         else None,
         closed_at=closed_at,
+        close_notice=session.close_notice,
+        request_id=session.request_id or "",
     )
 
 
-def _interaction_view(row: Interaction) -> InteractionView:
+def interaction_view(row: Interaction) -> InteractionView:
     return InteractionView(
         id=row.id,
         session_id=row.session_id or "",

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, event, text
+from sqlalchemy import Boolean, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
@@ -23,7 +23,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.functions import FunctionElement
 
 from numproxy.common.errors import InvalidArgument
 
@@ -198,3 +201,30 @@ def _sqlstate(exc: DBAPIError) -> str | None:
 def _lock_number(key: str) -> int:
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+class json_text_equals(FunctionElement[bool]):
+    """``json_text_equals(column, key, value)``: the JSON object in ``column`` has ``key`` with
+    the string ``value``. PostgreSQL: ``column ->> key = value``. SQLite: a ``json_each`` lookup,
+    since its JSON paths (3.40) cannot name every key (one with a double quote, say)."""
+
+    type = Boolean()
+    name = "json_text_equals"
+    inherit_cache = True
+
+
+@compiles(json_text_equals, SQLITE)
+def _json_text_equals_sqlite(element: json_text_equals, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key, value = (compiler.process(clause, **kw) for clause in element.clauses)
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({column}) AS entry "
+        f"WHERE entry.key = {key} AND entry.type = 'text' AND entry.value = {value})"
+    )
+
+
+@compiles(json_text_equals, POSTGRESQL)
+def _json_text_equals_postgresql(
+    element: json_text_equals, compiler: SQLCompiler, **kw: Any
+) -> str:
+    column, key, value = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({column} ->> {key}) = {value}"

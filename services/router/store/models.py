@@ -135,8 +135,9 @@ class Session(Base):
     pool_id: Mapped[int] = mapped_column(ForeignKey("pool.id"))
     # SessionStatus
     status: Mapped[str] = mapped_column(String(16), default=SessionStatus.OPEN)
-    # CloseReason once closed
-    closed_reason: Mapped[str | None] = mapped_column(String(16))
+    # CloseReason once closed. SQLite does not enforce lengths and keeps the type it was
+    # created with (widening it would rebuild the table: migration 0003).
+    closed_reason: Mapped[str | None] = mapped_column(String(32).with_variant(String(16), "sqlite"))
     ttl_seconds: Mapped[int] = mapped_column(Integer, default=0)
     # Absolute expiry (None: never).
     expires_at: Mapped[datetime | None]
@@ -186,6 +187,9 @@ class Participant(Base):
     proxy_number_id: Mapped[int] = mapped_column(ForeignKey("proxy_number.id"))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when RemoveParticipant took it out of its session (it is inactive from then on); a
+    # close deactivates participants without setting it.
+    removed_at: Mapped[datetime | None]
 
     session: Mapped[Session] = relationship(back_populates="participants")
     proxy_number: Mapped[ProxyNumber] = relationship(lazy="joined")

@@ -74,7 +74,8 @@ async def insert_message_ids(conn: AsyncConnection, rows: Sequence[Row]) -> set[
 
 @dataclass(frozen=True, slots=True)
 class LiveRow:
-    """A session found for (sender, proxy number), with one other participant (or none)."""
+    """A session found for (sender, proxy number), with one other participant (or none), and
+    what the pipeline needs of the sender and the pool in a live session."""
 
     sender: str
     proxy: str
@@ -84,6 +85,9 @@ class LiveRow:
     ttl_seconds: int
     expires_at: datetime | None
     idle_expires_at: datetime | None
+    sender_display_name: str
+    end_command: str
+    prefix_display_name: bool
     partner: str | None
     partner_proxy: str | None
 
@@ -103,12 +107,16 @@ def _live_query() -> Executable:
             Session.ttl_seconds,
             Session.expires_at,
             Session.idle_expires_at,
+            author.display_name,
+            Pool.end_command,
+            Pool.prefix_display_name,
             other.number,
             other_number.number,
         )
         .select_from(author)
         .join(author_number, author.proxy_number_id == author_number.id)
         .join(Session, Session.id == author.session_id)
+        .join(Pool, Pool.id == Session.pool_id)
         .outerjoin(
             other,
             and_(other.session_id == Session.id, other.id != author.id, other.active.is_(True)),

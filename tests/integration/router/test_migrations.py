@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.router.store.dialect import create_engine
-from numproxy.router.store.migrations import downgrade, upgrade
+from numproxy.router.store.migrations import downgrade, head_revision, upgrade
 from numproxy.router.store.models import Base
 
 
@@ -54,6 +54,6 @@ async def test_downgrade_to_nothing_then_upgrade_again(database_url: str) -> Non
             differences = await conn.run_sync(_differences)
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
         assert differences == []
-        assert version == "0002"
+        assert version == head_revision() == "0003"
     finally:
         await engine.dispose()
