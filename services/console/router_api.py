@@ -1,7 +1,7 @@
 """What the console asks the router, over the public gRPC API only.
 
-Existing calls go through :class:`numproxy.client.NumproxyClient`; the event stream and
-SendMessage use the generated stubs directly. Every list is bounded; every call has the
+Calls go through :class:`numproxy.client.NumproxyClient`; the event stream uses the
+generated stub directly. Every list is bounded; every call has the
 client's deadline except the event stream, which lives as long as the page watching it.
 """
 
@@ -16,7 +16,7 @@ import grpc
 
 from numproxy.client import NumproxyClient, session_name, translate
 from numproxy.common.grpc_client import is_serving
-from numproxy.v1 import event_pb2, event_pb2_grpc, pool_pb2, session_pb2, session_pb2_grpc
+from numproxy.v1 import event_pb2, event_pb2_grpc, pool_pb2, session_pb2
 
 MAX_POOLS = 200
 MAX_NUMBERS_PER_POOL = 1000
@@ -63,7 +63,6 @@ class GrpcRouter:
         self._target = target
         self._timeout = timeout
         self._client = NumproxyClient(target, timeout=timeout, channel=channel)
-        self._sessions = session_pb2_grpc.SessionServiceStub(channel)
         self._events = event_pb2_grpc.EventServiceStub(channel)
 
     async def ready(self) -> bool:
@@ -133,18 +132,9 @@ class GrpcRouter:
     async def send_message(
         self, session_id: str, to: str, text: str, request_id: str
     ) -> session_pb2.Interaction:
-        request = session_pb2.SendMessageRequest(
-            session=session_name(session_id),
-            to=to,
-            text=text,
-            request_id=request_id or str(uuid.uuid4()),
+        return await self._client.send_message(
+            session_id, to, text, request_id=request_id or str(uuid.uuid4())
         )
-        try:
-            reply = await self._sessions.SendMessage(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as exc:
-            raise translate(exc, self._target) from None
-        result: session_pb2.Interaction = reply.interaction
-        return result
 
     async def drain_number(self, pool: str, number: str) -> pool_pb2.ProxyNumber:
         return await self._client.remove_number(pool, number)

@@ -32,12 +32,12 @@ class ConsoleSettings(ServiceSettings):
         "(e.g. X-Forwarded-User); empty = no header authentication",
     )
     trusted_proxies: list[str] = Field(
-        default_factory=list,
+        [],
         description="addresses or CIDRs of the auth proxies whose identity header is believed; "
         "JSON list",
     )
     header_roles: dict[str, Role] = Field(
-        default_factory=dict,
+        {},
         description="role of each header-authenticated user (viewer, operator, admin); JSON object",
     )
     header_default_role: Role = Field(
