@@ -81,6 +81,9 @@ class RunFigures:
     rss_growth_mib: dict[str, float]  # RSS at the window's end minus at its start
     backlog: int = 0  # forwarded after the load stopped (queued at the end of the window)
     notes: list[str] = field(default_factory=list)
+    window: list[float] = field(default_factory=list)  # the measured [start, end], wall clock
+    # Event visibility at a connected watcher (bench/watcher.py), ms: p50/p95/p99/max, count.
+    event_ms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,6 +229,7 @@ async def measure(
         rss_growth_mib={
             t.name: last.usage[t.name].rss_mib - first.usage[t.name].rss_mib for t in tracked
         },
+        window=[start, end],
     )
     if final is not None and last.accepted is not None:
         figures.backlog = final - last.accepted

@@ -61,6 +61,14 @@ ACK_P99_MS = 50.0  # at half the maximum
 SCALE_BAND = 0.2  # large vs 10k sessions
 RSS_GROWTH_MIB = 20.0  # over one run's measured window
 SERVICES = ("gateway", "router", "sender")  # whose memory is judged (numproxy's own)
+# The event stream (bench/run.py's "events" runs).
+EVENTS_ALONE, EVENTS_WATCHED, EVENTS_HALF = (
+    "events max, no watcher",
+    "events max, watching",
+    "events half, watching",
+)
+EVENT_P99_MS = 100.0  # committed -> a connected watcher has it, at half load
+WATCH_SLOWDOWN = 0.10  # forwarding with a watcher connected vs without
 
 
 def numproxy_runs(runs: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -95,7 +103,9 @@ def targets(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     - RSS growth over each numproxy run <= 20 MiB for the gateway, router and sender (the
       simulator keeps its outbox in memory between clears and PostgreSQL's RSS counts the
       shared buffers it touches: their growth is in the runs' figures, not judged); peak RSS
-      at 10k vs large.
+      at 10k vs large;
+    - the event stream: p99 from an event's transaction to a connected watcher <= 100 ms at
+      half load, and forwarded/s with a watcher connected >= 90% of without.
     """
     out: list[dict[str, Any]] = []
     sim = runs.get("simulator alone")
@@ -179,6 +189,35 @@ def targets(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             out.append(_verdict(f"pg {large} vs 10k: peak RSS within 10 MiB (worst)",
                                 f"{worst} {_mib(deltas[worst])} MiB",
                                 deltas[worst] < 10))  # fmt: skip
+    return out + event_targets(runs)
+
+
+def event_targets(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    half = runs.get(EVENTS_HALF)
+    if half and half.get("event_ms"):
+        ms = half["event_ms"]
+        out.append(_verdict(f"events half: visibility (answer -> watcher) p99 <= "
+                            f"{EVENT_P99_MS:g} ms",
+                            f"p50 {ms['answer_p50']:.1f}, p99 {ms['answer_p99']:.1f} ms "
+                            f"({ms['answer_count']:,.0f} probes, "
+                            f"{half['forwarded_per_s']:,.0f} fwd/s)",
+                            ms["answer_p99"] <= EVENT_P99_MS))  # fmt: skip
+        out.append(_verdict("  (request -> watcher: the upper bound, no target)",
+                            f"p50 {ms['request_p50']:.1f}, p99 {ms['request_p99']:.1f} ms",
+                            None))  # fmt: skip
+        out.append(_verdict("  (transaction start -> watcher, every event, no target)",
+                            f"p50 {ms['transaction_p50']:.1f}, p99 "
+                            f"{ms['transaction_p99']:.1f} ms",
+                            None))  # fmt: skip
+    alone, watched = runs.get(EVENTS_ALONE), runs.get(EVENTS_WATCHED)
+    if alone and watched:
+        ratio = watched["forwarded_per_s"] / alone["forwarded_per_s"]
+        out.append(_verdict(f"events max: forwarded/s watching >= {1 - WATCH_SLOWDOWN:.0%} "
+                            "of without",
+                            f"{ratio:.2f} ({watched['forwarded_per_s']:,.0f} vs "
+                            f"{alone['forwarded_per_s']:,.0f}/s)",
+                            ratio >= 1 - WATCH_SLOWDOWN))  # fmt: skip
     return out
 
 

@@ -12,7 +12,10 @@ Runs, in order, each with the load driver as its own process on 127.0.0.1:
 6. the same with 1M active sessions (bulk-loaded by scripts/bench_routing.py's loader; its
    half run uses the 10k half rate);
 7. numproxy on SQLite with 10k active sessions, then with one busy conversation (its own
-   database file).
+   database file);
+8. the event stream on PostgreSQL with 10k active sessions: the maximum without a watcher,
+   the maximum with a watcher connected (bench/watcher.py, every event), and half of the
+   first with the watcher, for how soon each event reaches it.
 
 The PostgreSQL runs share one cluster, each scenario its own database, with a CHECKPOINT
 before each so that one scenario's dirty pages are not flushed during the next. After the
@@ -20,11 +23,13 @@ tables the report prints the targets verdict (bench/report.py), also in the JSON
 (``targets``).
 
 ``--only`` takes a comma-separated list of: ``sim``, ``naive``, ``floor``, ``pg`` (10k and
-1M sessions), ``pg-busy``, ``sqlite`` (10k sessions), ``sqlite-busy``; all of them by default.
+1M sessions), ``pg-busy``, ``sqlite`` (10k sessions), ``sqlite-busy``, ``events``; all of
+them by default.
 
     python -m bench                 # the full suite (under 10 minutes)
     python -m bench --quick         # shorter runs, 100k instead of 1M sessions
     python -m bench --only naive,pg-busy,sqlite-busy
+    python -m bench --quick --only events
 """
 
 from __future__ import annotations
@@ -45,11 +50,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.driver import Pairs, Spec
+from bench.driver import Pairs, Spec, percentiles
 from bench.measure import RunFigures, measure
 from bench.processes import BENCH_ENV, Proc, module, service
 from bench.procs import Tracked, postmaster_pid
-from bench.report import print_report, targets
+from bench.report import EVENTS_ALONE, EVENTS_HALF, EVENTS_WATCHED, print_report, targets
+from bench.watcher import visibility
 from numproxy.cli.stack import SERVICES, STOP_ORDER, StackConfig
 from scripts.bench_routing import Backend, load_postgres, load_sqlite, prepare
 from tests.support.postgres import PostgresServer, free_port, running_postgres
@@ -59,7 +65,7 @@ RESULTS = ROOT / "bench" / "results"
 POOL_NUMBERS = 100
 # One conversation: session 0's first participant texting its proxy number (driver.Pairs).
 BUSY = Pairs(kind="busy", sessions=1, pool_numbers=POOL_NUMBERS)
-SELECTORS = ("sim", "naive", "floor", "pg", "pg-busy", "sqlite", "sqlite-busy")
+SELECTORS = ("sim", "naive", "floor", "pg", "pg-busy", "sqlite", "sqlite-busy", "events")
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,79 @@ class Suite:
                 await self.numproxy(f"pg {size}", backend.url, self.sessions(self.plan.large),
                                     pg, half_rate=rate)  # fmt: skip
 
+    async def events(self) -> None:
+        """Forwarding with and without an event watcher connected, and the event visibility
+        latency at half load (durable PostgreSQL, 10k sessions)."""
+        with durable_postgres() as server:
+            pg = [Tracked("postgres", postmaster_pid(server.datadir), with_children=True)]
+            server.psql("CREATE DATABASE events")
+            backend = Backend("postgres", server.url("events"))
+            pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
+            print(f"event stream, PostgreSQL, {self.plan.small:,} sessions", flush=True)
+            await load_postgres(backend, pool_key, proxy_ids, self.plan.small)
+            await asyncio.to_thread(server.psql, "CHECKPOINT")
+            config = free_config(backend.url)
+            procs = [service(name, config, self.logdir) for name in SERVICES]
+            pairs = self.sessions(self.plan.small)
+            webhook = f"{config.gateway_url}/webhooks/inbound-sms"
+            async with started(procs, stop_order=STOP_ORDER):
+                watched = tracked(procs) + pg
+                peak = self.spec(webhook, pairs=pairs)
+                alone = self.record(
+                    await measure(EVENTS_ALONE, peak, watched, config.simulator_url)
+                )
+                # The watcher only watches here: its probes would be extra work to compare.
+                await self._watching(EVENTS_WATCHED, server, config, watched, peak, probe=False)
+                half = self.spec(webhook, pairs=pairs, rate=round(alone.forwarded_per_s / 2))
+                await self._watching(EVENTS_HALF, server, config, watched, half, probe=True)
+
+    async def _watching(
+        self,
+        name: str,
+        server: PostgresServer,
+        config: StackConfig,
+        watched: list[Tracked],
+        spec: Spec,
+        *,
+        probe: bool,
+    ) -> None:
+        """One run with bench/watcher.py connected from the newest event on (``probe``: and
+        probing one of the loaded sessions)."""
+        newest, session = [
+            (await asyncio.to_thread(server.psql, sql, "events")).strip()
+            for sql in (
+                "SELECT coalesce(max(seq), 0) FROM event",
+                "SELECT id FROM session WHERE status != 'CLOSED' ORDER BY id LIMIT 1",
+            )
+        ]
+        out = self.workdir / f"{name.replace(' ', '-').replace(',', '')}.json"
+        watcher = module(
+            "watcher",
+            ["bench.watcher", config.router_address, newest, str(out)] + [session] * probe,
+            os.environ,
+            self.logdir,
+            None,
+        )
+        async with started([watcher]) as procs:
+            figures = await measure(name, spec, watched + tracked(procs), config.simulator_url)
+        for measure_name, values in visibility(out, *figures.window).items():
+            ranks = percentiles(values)
+            figures.event_ms[f"{measure_name}_p50"] = ranks["p50"]
+            figures.event_ms[f"{measure_name}_p99"] = ranks["p99"]
+            figures.event_ms[f"{measure_name}_count"] = float(len(values))
+        self.record(figures)
+        ms = figures.event_ms
+        if not probe:
+            return
+        print(
+            f"    event visibility p50/p99: answer -> watcher {ms['answer_p50']:.1f}/"
+            f"{ms['answer_p99']:.1f} ms, request -> watcher {ms['request_p50']:.1f}/"
+            f"{ms['request_p99']:.1f} ms ({ms['answer_count']:.0f} probes); transaction start "
+            f"-> watcher {ms['transaction_p50']:.1f}/{ms['transaction_p99']:.1f} ms "
+            f"({ms['transaction_count']:.0f} events)",
+            flush=True,
+        )
+
     async def sqlite(self) -> None:
         print(f"numproxy, SQLite, {self.plan.small:,} sessions", flush=True)
         backend = Backend("sqlite", f"sqlite+aiosqlite:///{self.workdir}/bench.db")
@@ -391,6 +470,8 @@ async def main_async(args: argparse.Namespace) -> int:
             await suite.sqlite()
         if "sqlite-busy" in only:
             await suite.sqlite_busy()
+        if "events" in only:
+            await suite.events()
     finally:
         if args.keep:
             print(f"logs kept in {suite.logdir}")

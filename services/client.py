@@ -1,4 +1,4 @@
-"""Typed async client for numproxy's public gRPC API (sessions and pools).
+"""Typed async client for numproxy's public gRPC API (sessions, pools and events).
 
     async with NumproxyClient("router:50051") as np:
         await np.add_numbers("default", ["+15550100001", "+15550100002"])
@@ -11,6 +11,7 @@ Every method returns the protobuf resource (``numproxy.v1.*_pb2``). Failures rai
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -21,7 +22,14 @@ from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import open_channel
-from numproxy.v1 import pool_pb2, pool_pb2_grpc, session_pb2, session_pb2_grpc
+from numproxy.v1 import (
+    event_pb2,
+    event_pb2_grpc,
+    pool_pb2,
+    pool_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 Seconds = float | timedelta
 
@@ -55,7 +63,9 @@ class AlreadyExistsError(NumproxyError):
 
 
 class FailedPreconditionError(NumproxyError):
-    """The request is valid but the session's state refuses it (closed, opted out, full)."""
+    """The request is valid but the state refuses it: a closed session, an opted-out
+    participant, a full session; CURSOR_EXPIRED (the events after the cursor were pruned:
+    re-sync)."""
 
 
 class PoolExhaustedError(NumproxyError):
@@ -75,6 +85,10 @@ _BY_CODE: dict[grpc.StatusCode, type[NumproxyError]] = {
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
 }
+# A watch that ends with these is resumed (with reconnect=True): the router went away.
+_RESUMABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+# Waits before resuming a watch: doubling from the first to the last.
+_RESUME_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 def translate(error: grpc.aio.AioRpcError, target: str) -> NumproxyError:
@@ -95,6 +109,25 @@ def pool_name(pool: str) -> str:
 
 def session_name(session: str) -> str:
     return session if session.startswith("sessions/") else f"sessions/{session}"
+
+
+def event_type(value: str | int) -> event_pb2.EventType.ValueType:
+    """An API event type from its number or name ("session_closed", "SESSION_CLOSED",
+    "EVENT_TYPE_SESSION_CLOSED")."""
+    if isinstance(value, int):
+        return event_pb2.EventType.ValueType(value)
+    name = value.strip().upper()
+    if not name.startswith("EVENT_TYPE_"):
+        name = "EVENT_TYPE_" + name
+    try:
+        return event_pb2.EventType.Value(name)
+    except ValueError:
+        raise ValueError(f"unknown event type {value!r}") from None
+
+
+def event_type_name(value: event_pb2.EventType.ValueType) -> str:
+    """The short name of an API event type ("SESSION_CLOSED")."""
+    return event_pb2.EventType.Name(value).removeprefix("EVENT_TYPE_")
 
 
 def _duration(value: Seconds) -> duration_pb2.Duration:
@@ -125,6 +158,7 @@ class NumproxyClient:
         self._channel = channel or open_channel(target)
         self._sessions = session_pb2_grpc.SessionServiceStub(self._channel)
         self._pools = pool_pb2_grpc.PoolServiceStub(self._channel)
+        self._events = event_pb2_grpc.EventServiceStub(self._channel)
 
     async def __aenter__(self) -> NumproxyClient:
         return self
@@ -419,6 +453,96 @@ class NumproxyClient:
         reply = await self._call(self._sessions.RemoveParticipant, request)
         result: session_pb2.Session = reply.session
         return result
+
+    # --- events ------------------------------------------------------------------------
+
+    async def list_events(
+        self,
+        *,
+        after_cursor: int = 0,
+        pool: str = "",
+        session: str = "",
+        types: Iterable[str | int] = (),
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> event_pb2.ListEventsResponse:
+        """One page of stored events after ``after_cursor`` (0: from the oldest retained)."""
+        request = event_pb2.ListEventsRequest(
+            after_cursor=after_cursor,
+            pool=pool_name(pool) if pool else "",
+            session=session_name(session) if session else "",
+            types=[event_type(t) for t in types],
+            page_size=page_size,
+            page_token=page_token,
+        )
+        result: event_pb2.ListEventsResponse = await self._call(self._events.ListEvents, request)
+        return result
+
+    async def iter_events(
+        self,
+        *,
+        after_cursor: int = 0,
+        pool: str = "",
+        session: str = "",
+        types: Iterable[str | int] = (),
+    ) -> AsyncIterator[event_pb2.Event]:
+        """Every stored event after ``after_cursor``, page by page, then stop."""
+        wanted = [event_type(t) for t in types]
+        token = ""
+        while True:
+            page = await self.list_events(
+                after_cursor=after_cursor,
+                pool=pool,
+                session=session,
+                types=wanted,
+                page_token=token,
+            )
+            for event in page.events:
+                yield event
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def watch_events(
+        self,
+        *,
+        after_cursor: int = 0,
+        pool: str = "",
+        session: str = "",
+        types: Iterable[str | int] = (),
+        reconnect: bool = False,
+    ) -> AsyncIterator[event_pb2.Event]:
+        """Every event after ``after_cursor`` in cursor order, then each new one as it is
+        committed, until the caller stops iterating.
+
+        Keep the cursor of the last event handled to resume after a crash (an event may then
+        be seen again, never missed). With ``reconnect``, a stream the router ended (shut
+        down, crashed, database unavailable) is resumed from the last cursor by itself.
+        """
+        request = event_pb2.WatchEventsRequest(
+            after_cursor=after_cursor,
+            pool=pool_name(pool) if pool else "",
+            session=session_name(session) if session else "",
+            types=[event_type(t) for t in types],
+        )
+        failures = 0
+        while True:
+            call = self._events.WatchEvents(request)
+            try:
+                async for reply in call:
+                    failures = 0
+                    for event in reply.events:
+                        request.after_cursor = event.cursor
+                        yield event
+            except grpc.aio.AioRpcError as exc:
+                if not reconnect or exc.code() not in _RESUMABLE:
+                    raise translate(exc, self.target) from None
+            finally:
+                call.cancel()
+            if not reconnect:
+                return
+            await asyncio.sleep(_RESUME_DELAYS[min(failures, len(_RESUME_DELAYS) - 1)])
+            failures += 1
 
 
 def _one_each(values: Sequence[str], numbers: Sequence[str], name: str) -> Sequence[str]:

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from numproxy.cli import events
 from numproxy.cli.output import (
     dump_json,
     interaction_line,
@@ -202,7 +203,7 @@ def timestamp(value: str) -> datetime:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``pool`` and ``session`` with their sub-commands."""
+    """Register ``pool``, ``session`` and ``events`` with their sub-commands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--router", default="127.0.0.1:50051", metavar="HOST:PORT", help="router address"
@@ -300,6 +301,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--ttl", type=seconds, help="idle TTL, seconds")
     p.add_argument("--expire-time", type=timestamp, help="absolute expiry, ISO-8601")
     p.set_defaults(command=session_update)
+
+    events.add_commands(sub, common)
 
 
 async def run_command(args: argparse.Namespace) -> str:

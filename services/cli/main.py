@@ -1,4 +1,4 @@
-"""numproxy: run a service, the local stack, or drive pools and sessions."""
+"""numproxy: run a service, the local stack, drive pools and sessions, watch events."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from numproxy import __version__
 from numproxy.cli.admin import add_commands, run_command
+from numproxy.cli.events import interrupted
 from numproxy.client import NumproxyError
 
 SERVICE_HELP = {
@@ -168,7 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_service(args.group, [action] if action else [])
         if args.group == "dev":
             return dev(args)
-        print(asyncio.run(run_command(args)))
+        output = asyncio.run(run_command(args))
+        if output:  # commands that stream print as they go
+            print(output)
         return 0
     except NumproxyError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -177,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return interrupted(args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Services raise these; :class:`ErrorMappingInterceptor` turns them into gRPC stat
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import grpc
@@ -120,13 +120,16 @@ def error_info(error: grpc.aio.AioRpcError | grpc.RpcError) -> error_details_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Context], Awaitable[Any]]
+# A server-streaming handler written as an async generator (the only kind numproxy has).
+StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 Translate = Callable[[Exception], DomainError | None]
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Maps DomainError (and anything unexpected) raised by unary handlers to gRPC statuses.
+    """Maps DomainError (and anything unexpected) raised by unary handlers, and by
+    server-streaming handlers written as async generators, to gRPC statuses.
 
     ``translate`` lets a service name other exceptions as domain errors (the router: a
     database outage is UNAVAILABLE); whatever it returns None for is an internal error.
@@ -141,29 +144,51 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
-        inner: Handler = handler.unary_unary  # always a coroutine function on grpc.aio
         method = handler_call_details.method
-        translate = self._translate
+        if handler.unary_unary is not None:
+            inner: Handler = handler.unary_unary  # always a coroutine function on grpc.aio
 
-        async def wrapped(request: Any, context: Context) -> Any:
-            try:
-                return await inner(request, context)
-            except DomainError as exc:
-                await abort_with(context, exc)
-            except Exception as exc:
-                translated = translate(exc) if translate is not None else None
-                if translated is not None:
-                    await abort_with(context, translated)
-                log.exception("unhandled error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            async def wrapped(request: Any, context: Context) -> Any:
+                try:
+                    return await inner(request, context)
+                except Exception as exc:
+                    await self._abort(context, exc, method)
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return grpc.unary_unary_rpc_method_handler(
+                wrapped,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            stream: StreamHandler = handler.unary_stream
+
+            async def wrapped_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                try:
+                    async for response in stream(request, context):
+                        yield response
+                except Exception as exc:
+                    await self._abort(context, exc, method)
+
+            return grpc.unary_stream_rpc_method_handler(
+                wrapped_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    async def _abort(self, context: Context, exc: Exception, method: str) -> None:
+        """End the call with the status ``exc`` maps to (aborting raises)."""
+        if isinstance(exc, grpc.aio.AbortError):  # the handler ended the call itself
+            raise exc
+        if isinstance(exc, DomainError):
+            await abort_with(context, exc)
+        translated = self._translate(exc) if self._translate is not None else None
+        if translated is not None:
+            await abort_with(context, translated)
+        log.exception("unhandled error in %s", method, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 async def abort_with(context: Context, exc: DomainError) -> None:

@@ -1,8 +1,8 @@
 """What the console asks the router, over the public gRPC API only.
 
-Calls go through :class:`numproxy.client.NumproxyClient`; the event stream uses the
-generated stub directly. Every list is bounded; every call has the
-client's deadline except the event stream, which lives as long as the page watching it.
+Calls go through :class:`numproxy.client.NumproxyClient`. Every list is bounded; every call
+has the client's deadline except the event stream, which lives as long as the page watching
+it (and resumes by itself when the router restarts).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import grpc
 
-from numproxy.client import NumproxyClient, session_name, translate
+from numproxy.client import NumproxyClient
 from numproxy.common.grpc_client import is_serving
 from numproxy.v1 import event_pb2, event_pb2_grpc, pool_pb2, session_pb2
 
@@ -142,14 +142,7 @@ class GrpcRouter:
     async def watch_events(
         self, *, after_cursor: int, session_id: str = ""
     ) -> AsyncIterator[event_pb2.Event]:
-        request = event_pb2.WatchEventsRequest(
-            after_cursor=after_cursor, session=session_name(session_id) if session_id else ""
-        )
-        call = self._events.WatchEvents(request)
-        try:
-            async for reply in call:
-                yield reply.event
-        except grpc.aio.AioRpcError as exc:
-            raise translate(exc, self._target) from None
-        finally:
-            call.cancel()
+        async for event in self._client.watch_events(
+            after_cursor=after_cursor, session=session_id, reconnect=True
+        ):
+            yield event

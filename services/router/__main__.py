@@ -1,8 +1,9 @@
 """The router's composition root: ``python -m numproxy.router``.
 
-settings -> logging -> engine -> sender channel -> outbox (recorder, dispatcher) -> inbound
-pipeline and housekeeping -> sessions, pools, sweeper -> servicers -> server. Everything is
-wired here and nowhere else.
+settings -> logging -> engine -> event feed -> sender channel -> outbox (recorder,
+dispatcher) -> inbound pipeline and housekeeping -> sessions, pools, sweeper, events ->
+servicers -> server. Everything is wired here and nowhere else; whatever commits events tells
+the feed, which wakes the event watchers.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
 """
 
@@ -25,10 +26,13 @@ from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.errors import database_outage
+from numproxy.router.api.event_servicer import EventServicer
 from numproxy.router.api.inbound_servicer import InboundServicer
 from numproxy.router.api.pool_servicer import PoolServicer
 from numproxy.router.api.session_servicer import SessionServicer
 from numproxy.router.clock import Clock, SystemClock
+from numproxy.router.events.feed import EventFeed
+from numproxy.router.events.stream import Events
 from numproxy.router.inbound.housekeeping import InboundHousekeeping
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.dispatcher import Dispatcher
@@ -41,17 +45,19 @@ from numproxy.router.sessions.pools import Pools
 from numproxy.router.sessions.sessions import Sessions
 from numproxy.router.sessions.sweeper import Sweeper
 from numproxy.router.settings import RouterSettings
+from numproxy.router.store import events as store_events
 from numproxy.router.store.dialect import (
     READ_ONLY,
     create_engine,
     session_factory,
     write_concurrency,
 )
-from numproxy.v1 import pool_pb2_grpc, session_pb2_grpc
+from numproxy.v1 import event_pb2_grpc, pool_pb2_grpc, session_pb2_grpc
 
 SERVICES = (
     "numproxy.v1.SessionService",
     "numproxy.v1.PoolService",
+    "numproxy.v1.EventService",
     "numproxy.internal.v1.InboundService",
 )
 
@@ -101,9 +107,13 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url.get_secret_value())
     factory = session_factory(engine)
+    feed = EventFeed(lambda: newest_event(engine), settings.event_poll_interval)
+    on_events = feed.notify
     channel = open_channel(settings.sender_address)
     policy = RetryPolicy(settings)
-    recorder = ResultRecorder(engine, clock, policy, linger=settings.send_result_linger)
+    recorder = ResultRecorder(
+        engine, clock, policy, linger=settings.send_result_linger, on_events=on_events
+    )
     dispatcher = Dispatcher(
         engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
     )
@@ -113,20 +123,23 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         clock,
         dispatcher,
         concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
+        on_events=on_events,
     )
     housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
-    sweeper = Sweeper(factory, clock, settings.sweep_interval)
-    pools = PoolServicer(Pools(factory, clock))
+    sweeper = Sweeper(factory, clock, settings.sweep_interval, on_events=on_events)
+    pools = PoolServicer(Pools(factory, clock, on_events=on_events))
     sessions = SessionServicer(
-        Sessions(factory, clock, on_queued=dispatcher.notify),
-        SessionMessaging(factory, clock, on_queued=dispatcher.notify),
-        Membership(factory, clock, on_queued=dispatcher.notify),
+        Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
+        SessionMessaging(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
+        Membership(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
     )
-    inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock))
+    events = EventServicer(Events(engine, feed))
+    inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock, on_events=on_events))
 
     def register(server: grpc.aio.Server) -> None:
         session_pb2_grpc.add_SessionServiceServicer_to_server(sessions, server)
         pool_pb2_grpc.add_PoolServiceServicer_to_server(pools, server)
+        event_pb2_grpc.add_EventServiceServicer_to_server(events, server)
         inbound_pb2_grpc.add_InboundServiceServicer_to_server(inbound, server)
 
     async def ready() -> bool:
@@ -153,9 +166,18 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
     for task in background:
         service.on_stop(task.stop)
+    service.on_stop(feed.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
     return Router(service, background)
+
+
+async def newest_event(engine: AsyncEngine) -> int:
+    """The newest event cursor (the feed's poll for other replicas' commits)."""
+    async with engine.connect() as conn:
+        await conn.execution_options(**{READ_ONLY: True})
+        async with conn.begin():
+            return await store_events.newest(conn)
 
 
 async def database_answers(engine: AsyncEngine) -> bool:

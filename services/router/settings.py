@@ -44,7 +44,19 @@ class RouterSettings(ServiceSettings):
         5.0,
         gt=0,
         description="seconds between runs of the task that routes timed-out multipart messages "
-        "and purges old dedupe records",
+        "and purges old dedupe records and events",
+    )
+    event_retention: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="seconds events are kept for WatchEvents and ListEvents; older ones are "
+        "pruned by housekeeping (a cursor older than what was pruned gets CURSOR_EXPIRED)",
+    )
+    event_poll_interval: float = Field(
+        0.2,
+        gt=0,
+        description="seconds between checks for events committed by other router replicas, "
+        "while a WatchEvents stream is open (this process's own commits wake watchers at once)",
     )
     stop_keywords: tuple[str, ...] = Field(
         ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"),

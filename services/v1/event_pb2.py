@@ -26,25 +26,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from numproxy.v1 import session_pb2 as numproxy_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17numproxy/v1/event.proto\x12\x0bnumproxy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19numproxy/v1/session.proto\"\x8f\x02\n\x05\x45vent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.numproxy.v1.EventType\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04pool\x18\x04 \x01(\t\x12\x0f\n\x07session\x18\x05 \x01(\t\x12\x13\n\x0binteraction\x18\x06 \x01(\t\x12\x1a\n\x12participant_number\x18\x07 \x01(\t\x12\x14\n\x0cproxy_number\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12)\n\tdirection\x18\n \x01(\x0e\x32\x16.numproxy.v1.Direction\"p\n\x12WatchEventsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x03\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\x12%\n\x05types\x18\x04 \x03(\x0e\x32\x16.numproxy.v1.EventType\"8\n\x13WatchEventsResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.numproxy.v1.Event\"\x96\x01\n\x11ListEventsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x03\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\x12%\n\x05types\x18\x04 \x03(\x0e\x32\x16.numproxy.v1.EventType\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"Q\n\x12ListEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.numproxy.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd3\x04\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45VENT_TYPE_SESSION_CREATED\x10\x01\x12\x1e\n\x1a\x45VENT_TYPE_SESSION_UPDATED\x10\x02\x12\x1d\n\x19\x45VENT_TYPE_SESSION_CLOSED\x10\x03\x12\x1e\n\x1a\x45VENT_TYPE_SESSION_DELETED\x10\x04\x12 \n\x1c\x45VENT_TYPE_PARTICIPANT_ADDED\x10\x05\x12\"\n\x1e\x45VENT_TYPE_PARTICIPANT_REMOVED\x10\x06\x12$\n EVENT_TYPE_PARTICIPANT_OPTED_OUT\x10\x07\x12#\n\x1f\x45VENT_TYPE_PARTICIPANT_OPTED_IN\x10\x08\x12\x1f\n\x1b\x45VENT_TYPE_MESSAGE_RECEIVED\x10\t\x12\x1e\n\x1a\x45VENT_TYPE_OUTBOUND_QUEUED\x10\n\x12\x1c\n\x18\x45VENT_TYPE_OUTBOUND_SENT\x10\x0b\x12!\n\x1d\x45VENT_TYPE_OUTBOUND_DELIVERED\x10\x0c\x12\x1e\n\x1a\x45VENT_TYPE_OUTBOUND_FAILED\x10\r\x12\x1d\n\x19\x45VENT_TYPE_POOL_EXHAUSTED\x10\x0e\x12\x1d\n\x19\x45VENT_TYPE_NUMBER_DRAINED\x10\x0f\x12\x1a\n\x16\x45VENT_TYPE_HOOK_FAILED\x10\x10\x12\x1e\n\x1a\x45VENT_TYPE_MESSAGE_BLOCKED\x10\x11\x32\xb1\x01\n\x0c\x45ventService\x12R\n\x0bWatchEvents\x12\x1f.numproxy.v1.WatchEventsRequest\x1a .numproxy.v1.WatchEventsResponse0\x01\x12M\n\nListEvents\x12\x1e.numproxy.v1.ListEventsRequest\x1a\x1f.numproxy.v1.ListEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17numproxy/v1/event.proto\x12\x0bnumproxy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19numproxy/v1/session.proto\"\x8f\x02\n\x05\x45vent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.numproxy.v1.EventType\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04pool\x18\x04 \x01(\t\x12\x0f\n\x07session\x18\x05 \x01(\t\x12\x13\n\x0binteraction\x18\x06 \x01(\t\x12\x1a\n\x12participant_number\x18\x07 \x01(\t\x12\x14\n\x0cproxy_number\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12)\n\tdirection\x18\n \x01(\x0e\x32\x16.numproxy.v1.Direction\"p\n\x12WatchEventsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x03\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\x12%\n\x05types\x18\x04 \x03(\x0e\x32\x16.numproxy.v1.EventType\"`\n\x13WatchEventsResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.numproxy.v1.EventB\x02\x18\x01\x12\"\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x12.numproxy.v1.Event\"\x96\x01\n\x11ListEventsRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x03\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\x12%\n\x05types\x18\x04 \x03(\x0e\x32\x16.numproxy.v1.EventType\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"Q\n\x12ListEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.numproxy.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd3\x04\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45VENT_TYPE_SESSION_CREATED\x10\x01\x12\x1e\n\x1a\x45VENT_TYPE_SESSION_UPDATED\x10\x02\x12\x1d\n\x19\x45VENT_TYPE_SESSION_CLOSED\x10\x03\x12\x1e\n\x1a\x45VENT_TYPE_SESSION_DELETED\x10\x04\x12 \n\x1c\x45VENT_TYPE_PARTICIPANT_ADDED\x10\x05\x12\"\n\x1e\x45VENT_TYPE_PARTICIPANT_REMOVED\x10\x06\x12$\n EVENT_TYPE_PARTICIPANT_OPTED_OUT\x10\x07\x12#\n\x1f\x45VENT_TYPE_PARTICIPANT_OPTED_IN\x10\x08\x12\x1f\n\x1b\x45VENT_TYPE_MESSAGE_RECEIVED\x10\t\x12\x1e\n\x1a\x45VENT_TYPE_OUTBOUND_QUEUED\x10\n\x12\x1c\n\x18\x45VENT_TYPE_OUTBOUND_SENT\x10\x0b\x12!\n\x1d\x45VENT_TYPE_OUTBOUND_DELIVERED\x10\x0c\x12\x1e\n\x1a\x45VENT_TYPE_OUTBOUND_FAILED\x10\r\x12\x1d\n\x19\x45VENT_TYPE_POOL_EXHAUSTED\x10\x0e\x12\x1d\n\x19\x45VENT_TYPE_NUMBER_DRAINED\x10\x0f\x12\x1a\n\x16\x45VENT_TYPE_HOOK_FAILED\x10\x10\x12\x1e\n\x1a\x45VENT_TYPE_MESSAGE_BLOCKED\x10\x11\x32\xb1\x01\n\x0c\x45ventService\x12R\n\x0bWatchEvents\x12\x1f.numproxy.v1.WatchEventsRequest\x1a .numproxy.v1.WatchEventsResponse0\x01\x12M\n\nListEvents\x12\x1e.numproxy.v1.ListEventsRequest\x1a\x1f.numproxy.v1.ListEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'numproxy.v1.event_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTTYPE']._serialized_start=783
-  _globals['_EVENTTYPE']._serialized_end=1378
+  _globals['_WATCHEVENTSRESPONSE'].fields_by_name['event']._loaded_options = None
+  _globals['_WATCHEVENTSRESPONSE'].fields_by_name['event']._serialized_options = b'\030\001'
+  _globals['_EVENTTYPE']._serialized_start=823
+  _globals['_EVENTTYPE']._serialized_end=1418
   _globals['_EVENT']._serialized_start=101
   _globals['_EVENT']._serialized_end=372
   _globals['_WATCHEVENTSREQUEST']._serialized_start=374
   _globals['_WATCHEVENTSREQUEST']._serialized_end=486
   _globals['_WATCHEVENTSRESPONSE']._serialized_start=488
-  _globals['_WATCHEVENTSRESPONSE']._serialized_end=544
-  _globals['_LISTEVENTSREQUEST']._serialized_start=547
-  _globals['_LISTEVENTSREQUEST']._serialized_end=697
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=699
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=780
-  _globals['_EVENTSERVICE']._serialized_start=1381
-  _globals['_EVENTSERVICE']._serialized_end=1558
+  _globals['_WATCHEVENTSRESPONSE']._serialized_end=584
+  _globals['_LISTEVENTSREQUEST']._serialized_start=587
+  _globals['_LISTEVENTSREQUEST']._serialized_end=737
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=739
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=820
+  _globals['_EVENTSERVICE']._serialized_start=1421
+  _globals['_EVENTSERVICE']._serialized_end=1598
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 """Inbound housekeeping, beside the pipeline: multipart groups whose missing parts did not
-arrive in time are routed through the pipeline with the parts that did, and dedupe records
-and routed parts older than the dedupe retention are purged."""
+arrive in time are routed through the pipeline with the parts that did, dedupe records and
+routed parts older than the dedupe retention are purged, and events older than the event
+retention are pruned (a bounded batch per transaction, store/events.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from numproxy.router.clock import Clock
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.settings import RouterSettings
-from numproxy.router.store import queries
+from numproxy.router.store import events, queries
 from numproxy.router.store.dialect import READ_ONLY, database_unavailable
 
 log = logging.getLogger(__name__)
+
+# Events deleted per transaction, and transactions per round at most (a backlog is worked
+# off over several rounds rather than holding up the round's other work).
+PRUNE_BATCH = 1000
+PRUNE_BATCHES_PER_ROUND = 50
 
 
 class InboundHousekeeping:
@@ -58,6 +64,20 @@ class InboundHousekeeping:
         async with self._engine.begin() as conn:
             return await queries.purge_dedupe(conn, cutoff)
 
+    async def prune_events(self) -> int:
+        """Delete events older than the event retention, in bounded batches; how many."""
+        cutoff = self._clock.now() - timedelta(seconds=self._settings.event_retention)
+        total = 0
+        for _ in range(PRUNE_BATCHES_PER_ROUND):
+            async with self._engine.begin() as conn:
+                pruned = await events.prune(conn, cutoff, PRUNE_BATCH)
+            total += pruned
+            if pruned < PRUNE_BATCH:
+                break
+        if total:
+            log.info("pruned %d events older than the retention", total)
+        return total
+
     async def start(self) -> None:
         await self._periodic.start()
 
@@ -67,6 +87,7 @@ class InboundHousekeeping:
     async def _round(self) -> None:
         await self.flush_incomplete()
         await self.purge()
+        await self.prune_events()
 
 
 def _failed(exc: Exception) -> None:

@@ -18,7 +18,7 @@ from numproxy.router.inbound.message import Outcome
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
 from numproxy.router.store.closing import Close
-from numproxy.router.store.states import CloseReason
+from numproxy.router.store.states import CloseReason, Direction, EventType
 
 if TYPE_CHECKING:
     from numproxy.router.inbound.batch import Batch, Item
@@ -61,14 +61,16 @@ async def answer_keywords(batch: Batch) -> None:
         if keyword is None:
             continue
         confirm = True
+        # Whether the opt-out state changed (only then is it an event).
+        changed = False
         if keyword is Keyword.STOP:
             # A repeated STOP (carriers resend) is not confirmed twice. Recorded before the
             # close below, so the close notice skips the sender.
-            confirm = await queries.opt_out(
+            changed = confirm = await queries.opt_out(
                 batch.conn, rows.opt_out(number=item.sender, proxy=item.proxy, now=batch.now)
             )
         elif keyword is Keyword.START:
-            await queries.opt_in(batch.conn, item.sender, item.proxy)
+            changed = await queries.opt_in(batch.conn, item.sender, item.proxy)
         session_id: str | None = None
         cause_id: str | None = None
         live = item.live
@@ -76,8 +78,23 @@ async def answer_keywords(batch: Batch) -> None:
             session_id = live.session_id
             note = f"keyword {keyword.value}" + (f"; {item.note}" if item.note else "")
             cause_id = batch.record_inbound(item, live, note)
-            if keyword is Keyword.STOP:
-                await batch.close(index, [Close(live.session_id, CloseReason.OPT_OUT, batch.now)])
+        if changed:
+            batch.writes.event(
+                rows.event(
+                    type=EventType.PARTICIPANT_OPTED_OUT
+                    if keyword is Keyword.STOP
+                    else EventType.PARTICIPANT_OPTED_IN,
+                    now=batch.now,
+                    pool_id=_pool_id(item),
+                    session_id=session_id,
+                    interaction_id=cause_id,
+                    participant=item.sender,
+                    proxy_number=item.proxy,
+                    direction=Direction.INBOUND if cause_id else "",
+                )
+            )
+        if session_id is not None and keyword is Keyword.STOP:
+            await batch.close(index, [Close(session_id, CloseReason.OPT_OUT, batch.now)])
         reply = reply_text(keyword, batch.settings)
         queued = 0
         if confirm and reply:

@@ -75,11 +75,14 @@ class InboundPipeline:
         handoff: Handoff,
         *,
         concurrency: int,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._clock = clock
         self._handoff = handoff
+        # Told after a commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
         self._batches: GroupCommit[Inbound, InboundResult] = GroupCommit(
             self._write,
             batch_max=settings.inbound_batch_max,
@@ -113,6 +116,8 @@ class InboundPipeline:
         except BaseException:
             self._handoff.release(reserved)
             raise
+        if batch.writes.events:
+            self._on_events()
         results = [_result(item) for item in items]
         for item, result in zip(items, results, strict=True):
             _log(item, result)

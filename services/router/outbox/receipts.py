@@ -2,12 +2,15 @@
 
 An outbound row is DELIVERED when every part it was sent as is ``delivered``, FAILED as soon as
 any part is failed/rejected/expired; intermediate receipts (accepted, buffered) keep it SENT.
-A final part status is never replaced, so duplicated or late receipts change nothing.
+A final part status is never replaced, so duplicated or late receipts change nothing. A row
+that moved on brings its event (DELIVERED or FAILED: outbox/progress.py), written last in the
+receipt's transaction.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
-from numproxy.router.store import queries
+from numproxy.router.outbox.progress import progress_events
+from numproxy.router.store import events, queries
 from numproxy.router.store.queries import OutboundState
+from numproxy.router.store.rows import Row
 from numproxy.router.store.states import MessageStatus
 
 log = logging.getLogger(__name__)
@@ -62,24 +67,34 @@ class DeliveryReceipt:
 
 
 class ReceiptRecorder:
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, on_events: Callable[[], None] = lambda: None
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        # Told after a commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
 
     async def record(self, receipt: DeliveryReceipt) -> bool:
         """Apply ``receipt``; False when no outbound message matches it."""
         now = self._clock.now()
+        progress: list[Row] = []
         async with self._engine.begin() as conn:
             row = await _find(conn, receipt, now)
             if row is not None and record_part(
                 row, receipt.message_id, receipt.status, receipt.error_code
             ):
+                before = row.status
                 settle(row)
                 await queries.save_outbound(conn, [row], now)
+                progress = progress_events(before, row, now)
+                await events.append(conn, progress)
                 if row.status != MessageStatus.SENT:
                     log.info(
                         "outbound %s to %s: %s", row.id, mask(row.recipient_number), row.status
                     )
+        if progress:
+            self._on_events()
         log.info(
             "delivery receipt %s (%s, err-code %d): %s",
             receipt.message_id,

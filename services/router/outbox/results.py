@@ -3,13 +3,14 @@ transaction (group commit): two statements per batch, a locking read and one upd
 waits ``send_result_linger`` for company, since no webhook waits for it.
 
 A result applies only to a row still QUEUED: one settled meanwhile (its lease ran out and
-another attempt finished) is left alone.
+another attempt finished) is left alone. A row that moved on brings its events (SENT, and
+FAILED or DELIVERED: outbox/progress.py), written last in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
+from numproxy.router.outbox.progress import progress_events
 from numproxy.router.outbox.receipts import settle
 from numproxy.router.outbox.retry import RetryPolicy, SendResult, Sent
-from numproxy.router.store import queries
+from numproxy.router.store import events, queries
 from numproxy.router.store.queries import OutboundState
+from numproxy.router.store.rows import Row
 from numproxy.router.store.states import MessageStatus
 
 log = logging.getLogger(__name__)
@@ -31,11 +34,18 @@ RECORD_BATCH = 100
 
 class ResultRecorder:
     def __init__(
-        self, engine: AsyncEngine, clock: Clock, policy: RetryPolicy, linger: float = 0.0
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        policy: RetryPolicy,
+        linger: float = 0.0,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._policy = policy
+        # Told after a commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
         # One batch at a time. Results come in spread out, one per send: waiting ``linger``
         # for company makes a few transactions of many results instead of many of one (no
         # webhook waits for them; a crash before the write leaves the lease to run out).
@@ -56,13 +66,18 @@ class ResultRecorder:
         async with self._engine.begin() as conn:
             states = await queries.load_outbound(conn, (row_id for row_id, _ in results))
             changed: list[OutboundState] = []
+            progress: list[Row] = []
             for row_id, result in results:
                 state = states.get(row_id)
                 if state is None or state.status != MessageStatus.QUEUED:
                     continue
                 self._apply(state, result, now)
                 changed.append(state)
+                progress += progress_events(MessageStatus.QUEUED, state, now)
             await queries.save_outbound(conn, changed, now)
+            await events.append(conn, progress)
+        if progress:
+            self._on_events()
         return [None] * len(results)
 
     def _apply(self, row: OutboundState, result: SendResult, now: datetime) -> None:

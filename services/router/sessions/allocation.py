@@ -36,6 +36,7 @@ from numproxy.router.store.dialect import is_retryable, violates
 from numproxy.router.store.expiry import ran_out_sql
 from numproxy.router.store.models import OptOut, Participant, Pool, ProxyNumber, Session
 from numproxy.router.store.states import NumberState
+from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,8 +79,11 @@ async def retrying_races(
     )
 
 
-async def close_expired_sessions_of(db: AsyncSession, number: str, now: datetime) -> int:
-    """Close the sessions of real ``number`` that ran out, freeing their proxy numbers."""
+async def close_expired_sessions_of(
+    db: AsyncSession, number: str, now: datetime, writes: Writes
+) -> int:
+    """Close the sessions of real ``number`` that ran out, freeing their proxy numbers (their
+    notices and events go to ``writes``)."""
     query = (
         select(*closing.RAN_OUT_COLUMNS)
         .join(Participant, Participant.session_id == Session.id)
@@ -87,7 +91,7 @@ async def close_expired_sessions_of(db: AsyncSession, number: str, now: datetime
         .with_for_update(of=Session)
     )
     conn = await db.connection()
-    return len(await closing.close_ran_out(conn, (await conn.execute(query)).all(), now))
+    return len(await closing.close_ran_out(conn, (await conn.execute(query)).all(), now, writes))
 
 
 async def choose_proxy_numbers(

@@ -18,21 +18,28 @@ from numproxy.router.store import closing
 from numproxy.router.store.closing import Close
 from numproxy.router.store.models import Session
 from numproxy.router.store.states import CloseReason, SessionStatus
+from numproxy.router.store.writes import Writes
 
 
-async def close(db: AsyncSession, session: Session, reason: CloseReason, now: datetime) -> None:
-    """Close ``session`` (locked by the caller) now, and reload it."""
+async def close(
+    db: AsyncSession, session: Session, reason: CloseReason, now: datetime, writes: Writes
+) -> None:
+    """Close ``session`` (locked by the caller) now, and reload it. Its notices and event go
+    to ``writes`` (the caller flushes it before commit)."""
     await db.flush()
-    if await closing.close_now(await db.connection(), [Close(session.id, reason, now)], now):
+    conn = await db.connection()
+    if await closing.close_sessions(conn, [Close(session.id, reason, now)], now, writes):
         await db.refresh(session)
 
 
-async def close_if_ran_out(db: AsyncSession, session: Session, now: datetime) -> bool:
+async def close_if_ran_out(
+    db: AsyncSession, session: Session, now: datetime, writes: Writes
+) -> bool:
     """Close ``session`` (locked) as of the moment it ran out, if it has; True when this call
-    closed it."""
+    closed it. Its notices and event go to ``writes``."""
     await db.flush()
     row = (session.id, session.status, session.expires_at, session.idle_expires_at)
-    if not await closing.close_ran_out(await db.connection(), [row], now):
+    if not await closing.close_ran_out(await db.connection(), [row], now, writes):
         return False
     await db.refresh(session)
     return True
@@ -41,7 +48,8 @@ async def close_if_ran_out(db: AsyncSession, session: Session, now: datetime) ->
 async def require_live(db: AsyncSession, session: Session, now: datetime) -> None:
     """FAILED_PRECONDITION SESSION_CLOSED unless ``session`` (locked) is still live at ``now``
     (one that ran out is closed first, as of the moment it did)."""
-    await close_if_ran_out(db, session, now)
+    # Nothing else is written when it ran out (this raises), so its writes need no flush.
+    await close_if_ran_out(db, session, now, Writes())
     if session.status == SessionStatus.CLOSED:
         raise FailedPrecondition(
             f"session {session.id} is closed",

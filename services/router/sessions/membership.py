@@ -50,10 +50,12 @@ class Membership:
         factory: SessionFactory,
         clock: Clock,
         on_queued: Callable[[], None] | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._on_queued = on_queued
+        self._on_events = on_events
 
     async def add_participant(self, session: str, participant: ParticipantSpec) -> SessionView:
         session_id = names.session_id(session, field="session")
@@ -64,6 +66,7 @@ class Membership:
                 return await self._add(db, session_id, spec)
 
         view, queued = await retrying_races(attempt, "add_participant")
+        self._on_events()
         if queued and self._on_queued is not None:
             self._on_queued()
         return view
@@ -94,7 +97,8 @@ class Membership:
                 reason="TOO_MANY_PARTICIPANTS",
                 metadata={"session": names.session_name(session_id), "max_participants": str(most)},
             )
-        await close_expired_sessions_of(db, spec.number, now)
+        writes = Writes()
+        await close_expired_sessions_of(db, spec.number, now, writes)
         [proxy] = await choose_proxy_numbers(
             db,
             pool,
@@ -114,7 +118,6 @@ class Membership:
         )
         session.updated_at = now
         await db.flush()
-        writes = Writes()
         writes.event(
             _participant_event(EventType.PARTICIPANT_ADDED, session, spec.number, proxy.number, now)
         )
@@ -160,7 +163,9 @@ class Membership:
             )
             await writes.flush(await db.connection())
             log.info("session %s: %s removed", session_id, mask(removed))
-            return await session_view(db, row, now)
+            view = await session_view(db, row, now)
+        self._on_events()
+        return view
 
 
 def _participant_event(

@@ -64,10 +64,12 @@ class SessionMessaging:
         factory: SessionFactory,
         clock: Clock,
         on_queued: Callable[[], None] | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._on_queued = on_queued
+        self._on_events = on_events
 
     async def send_message(
         self, session: str, to: str, text: str, *, request_id: str = ""
@@ -92,6 +94,7 @@ class SessionMessaging:
             # A call with the same request_id (for another session) committed first: this
             # attempt finds its row and answers like a retry.
             view, queued = await attempt()
+        self._on_events()
         if queued and self._on_queued is not None:
             self._on_queued()
         return view

@@ -6,6 +6,7 @@ to their end; adding it to its pool again re-activates it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,9 +20,11 @@ from numproxy.router.clock import Clock, as_utc
 from numproxy.router.sessions import names
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
+from numproxy.router.store import events
 from numproxy.router.store.dialect import violates
 from numproxy.router.store.models import Pool, ProxyNumber
-from numproxy.router.store.states import NumberState, OutOfSessionPolicy
+from numproxy.router.store.rows import event as event_row
+from numproxy.router.store.states import EventType, NumberState, OutOfSessionPolicy
 from numproxy.router.store.transactions import SessionFactory, reading, writing
 
 POLICIES = tuple(OutOfSessionPolicy)
@@ -65,9 +68,16 @@ class NumberInfo:
 
 
 class Pools:
-    def __init__(self, factory: SessionFactory, clock: Clock) -> None:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        clock: Clock,
+        on_events: Callable[[], None] = lambda: None,
+    ) -> None:
         self._factory = factory
         self._clock = clock
+        # Told after a commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
 
     async def create_pool(self, pool_id: str, spec: PoolSpec) -> PoolInfo:
         pool_id = names.validate_pool_id(pool_id)
@@ -213,9 +223,10 @@ class Pools:
         async with writing(self._factory) as db:
             pool_row = await get_pool(db, pool_id)
             row = await db.scalar(
-                select(ProxyNumber).where(
-                    ProxyNumber.number == number, ProxyNumber.pool_id == pool_row.id
-                )
+                select(ProxyNumber)
+                .where(ProxyNumber.number == number, ProxyNumber.pool_id == pool_row.id)
+                # Locked: of two concurrent drains, one changes the state (and says so).
+                .with_for_update()
             )
             if row is None:
                 raise NotFound(
@@ -223,8 +234,21 @@ class Pools:
                     reason="NUMBER_NOT_FOUND",
                     metadata={"number": number, "pool": names.pool_name(pool_id)},
                 )
+            drained = row.state != NumberState.DRAINING
             row.state = NumberState.DRAINING
-            return _number_info(row, pool_id)
+            info = _number_info(row, pool_id)
+            if drained:
+                await db.flush()
+                event = event_row(
+                    type=EventType.NUMBER_DRAINED,
+                    now=self._clock.now(),
+                    pool_id=pool_row.id,
+                    proxy_number=number,
+                )
+                await events.append(await db.connection(), [event])
+        if drained:
+            self._on_events()
+        return info
 
     async def list_numbers(
         self, pool: str = "", size: int = 0, token: str = ""

@@ -24,6 +24,7 @@ from numproxy.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PoolExhausted,
 )
 from numproxy.common.numbers import mask, normalize
 from numproxy.router.clock import Clock, as_utc
@@ -36,7 +37,7 @@ from numproxy.router.sessions.allocation import (
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.sessions.pools import get_pool
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
-from numproxy.router.store import rows
+from numproxy.router.store import events, rows
 from numproxy.router.store.dialect import json_text_equals
 from numproxy.router.store.expiry import live_sql, ran_out_sql, session_ran_out
 from numproxy.router.store.ids import new_id
@@ -47,7 +48,13 @@ from numproxy.router.store.models import (
     Pool,
     Session,
 )
-from numproxy.router.store.states import CloseReason, Direction, MessageStatus, SessionStatus
+from numproxy.router.store.states import (
+    CloseReason,
+    Direction,
+    EventType,
+    MessageStatus,
+    SessionStatus,
+)
 from numproxy.router.store.transactions import SessionFactory, reading, writing
 from numproxy.router.store.writes import Writes
 
@@ -159,10 +166,13 @@ class Sessions:
         factory: SessionFactory,
         clock: Clock,
         on_queued: Callable[[], None] | None = None,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._on_queued = on_queued
+        # Told after every commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
 
     async def create_session(self, spec: SessionSpec) -> SessionView:
         request = _validate(spec)
@@ -172,13 +182,40 @@ class Sessions:
             async with writing(self._factory) as db:
                 return await self._create(db, request, fingerprint)
 
-        # A racing create may take the chosen number, or the request_id: choose again.
-        view, queued = await retrying_races(
-            attempt, "create_session", also=("uq_session_request_id", "session.request_id")
-        )
+        try:
+            # A racing create may take the chosen number, or the request_id: choose again.
+            view, queued = await retrying_races(
+                attempt, "create_session", also=("uq_session_request_id", "session.request_id")
+            )
+        except PoolExhausted as exc:
+            await self._pool_exhausted(request, exc)
+            raise
+        self._on_events()
         if queued and self._on_queued is not None:
             self._on_queued()
         return view
+
+    async def _pool_exhausted(self, request: _CreateRequest, exc: PoolExhausted) -> None:
+        """Record POOL_EXHAUSTED for a create that was rolled back, in a transaction of its
+        own; failing to record it does not hide the create's own error."""
+        index = int(exc.metadata.get("participant_index", "0"))
+        try:
+            async with writing(self._factory) as db:
+                pool_key = await db.scalar(select(Pool.id).where(Pool.name == request.pool_id))
+                event = rows.event(
+                    type=EventType.POOL_EXHAUSTED,
+                    now=self._clock.now(),
+                    pool_id=pool_key,
+                    participant=request.participants[index].number,
+                    reason=exc.message,
+                )
+                await events.append(await db.connection(), [event])
+        except Exception:
+            log.warning(
+                "recording POOL_EXHAUSTED for pool %s failed", request.pool_id, exc_info=True
+            )
+            return
+        self._on_events()
 
     async def _create(
         self, db: AsyncSession, request: _CreateRequest, fingerprint: str
@@ -208,8 +245,9 @@ class Sessions:
             expires_at = now + timedelta(seconds=pool.default_lifetime_seconds)
 
         numbers = [p.number for p in request.participants]
+        writes = Writes()
         for number in numbers:
-            await close_expired_sessions_of(db, number, now)
+            await close_expired_sessions_of(db, number, now, writes)
         proxies = await choose_proxy_numbers(db, pool, numbers)
 
         session = Session(
@@ -247,7 +285,11 @@ class Sessions:
         for row in sorted(participant_rows, key=lambda r: r.proxy_number_id):
             db.add(row)
             await db.flush()
-        writes = Writes()
+        writes.event(
+            rows.event(
+                type=EventType.SESSION_CREATED, now=now, pool_id=pool.id, session_id=session.id
+            )
+        )
         for spec, proxy in zip(request.participants, proxies, strict=True):
             queue_opening_text(writes, session, pool, spec, proxy.number, now)
         await db.flush()
@@ -351,6 +393,7 @@ class Sessions:
                 reason="INVALID_STATUS",
                 metadata={"field": "session.status"},
             )
+        writes = Writes()
         async with writing(self._factory) as db:
             now = self._clock.now()
             if "expire_time" in fields and expire_time is not None and as_utc(expire_time) <= now:
@@ -360,7 +403,7 @@ class Sessions:
                     metadata={"field": "session.expire_time"},
                 )
             session = await load_session(db, session_id, for_update=True)
-            await lifecycle.close_if_ran_out(db, session, now)
+            await lifecycle.close_if_ran_out(db, session, now, writes)
             if session.status == SessionStatus.CLOSED and fields - {"status"}:
                 raise FailedPrecondition(
                     "the session is closed; its ttl and expire_time can no longer change",
@@ -375,22 +418,43 @@ class Sessions:
                 )
             if "expire_time" in fields:
                 session.expires_at = as_utc(expire_time) if expire_time is not None else None
-            if fields - {"status"}:
+            if changed := sorted(fields - {"status"}):
                 session.updated_at = now
-                await lifecycle.close_if_ran_out(db, session, now)
+                writes.event(
+                    rows.event(
+                        type=EventType.SESSION_UPDATED,
+                        now=now,
+                        pool_id=session.pool_id,
+                        session_id=session.id,
+                        reason=",".join(changed),
+                    )
+                )
+                await lifecycle.close_if_ran_out(db, session, now, writes)
             if "status" in fields:
-                await lifecycle.close(db, session, CloseReason.API, now)
+                await lifecycle.close(db, session, CloseReason.API, now, writes)
             await db.flush()
-            return await session_view(db, session, now)
+            view = await session_view(db, session, now)
+            await writes.flush(await db.connection())
+        if writes.events:
+            self._on_events()
+        return view
 
     async def delete_session(self, name: str) -> None:
         """Erase the session, its participants and every interaction (sent or queued)."""
         session_id = names.session_id(name)
         async with writing(self._factory) as db:
-            await load_session(db, session_id, for_update=True)
+            session = await load_session(db, session_id, for_update=True)
+            event = rows.event(
+                type=EventType.SESSION_DELETED,
+                now=self._clock.now(),
+                pool_id=session.pool_id,
+                session_id=session_id,
+            )
             await db.execute(delete(Interaction).where(Interaction.session_id == session_id))
             await db.execute(delete(Participant).where(Participant.session_id == session_id))
             await db.execute(delete(Session).where(Session.id == session_id))
+            await events.append(await db.connection(), [event])
+        self._on_events()
         log.info("session %s deleted", session_id)
 
     async def list_interactions(

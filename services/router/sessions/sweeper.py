@@ -8,6 +8,7 @@ numbers for other sessions of the same real numbers. On PostgreSQL, replicas sha
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -20,15 +21,23 @@ from numproxy.router.store.dialect import is_retryable
 from numproxy.router.store.expiry import ran_out_ids_sql
 from numproxy.router.store.models import Session
 from numproxy.router.store.transactions import SessionFactory, writing
+from numproxy.router.store.writes import Writes
 
 log = logging.getLogger(__name__)
 
 
 class Sweeper:
     def __init__(
-        self, factory: SessionFactory, clock: Clock, interval: float, batch_size: int = 500
+        self,
+        factory: SessionFactory,
+        clock: Clock,
+        interval: float,
+        batch_size: int = 500,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._factory = factory
+        # Told after a commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
         self._clock = clock
         self._interval = interval
         self._batch_size = batch_size
@@ -53,8 +62,11 @@ class Sweeper:
         async with writing(self._factory) as db:
             conn = await db.connection()
             found = (await conn.execute(query)).all()
-            closed = len(await closing.close_ran_out(conn, found, now))
+            writes = Writes()
+            closed = len(await closing.close_ran_out(conn, found, now, writes))
+            await writes.flush(conn)
         if closed:
+            self._on_events()
             log.info("sweeper closed %d expired sessions", closed)
         return closed, closed == self._batch_size
 

@@ -159,15 +159,18 @@ async def close_now(conn: AsyncConnection, closes: Sequence[Close], now: datetim
     return closed
 
 
-async def close_ran_out(conn: AsyncConnection, found: Sequence[Any], now: datetime) -> list[str]:
+async def close_ran_out(
+    conn: AsyncConnection, found: Sequence[Any], now: datetime, writes: Writes
+) -> list[str]:
     """Close those of ``found`` — rows of (id, status, expires_at, idle_expires_at), locked by
-    the caller — that ran out by ``now``, as of the moment each did."""
+    the caller — that ran out by ``now``, as of the moment each did. Notices and events go to
+    ``writes`` (the caller flushes it before commit)."""
     closes = [
         Close(row[0], over.reason, over.at)
         for row in found
         if (over := expiry.ran_out(row[1], row[2], row[3], now)) is not None
     ]
-    return await close_now(conn, closes, now)
+    return await close_sessions(conn, closes, now, writes)
 
 
 # The columns close_ran_out judges by.

@@ -43,6 +43,16 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")
 READ_ONLY = "numproxy_read_only"
 
 
+def snapshot_reads(bind: Bind | AsyncEngine) -> dict[str, Any]:
+    """Execution options of a transaction that only reads and whose statements all see one
+    snapshot: SQLite's read transactions do (WAL), PostgreSQL's need REPEATABLE READ (under
+    READ COMMITTED each statement sees the commits made since the one before)."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if name_of(bind) == POSTGRESQL:
+        options["isolation_level"] = "REPEATABLE READ"
+    return options
+
+
 def url_is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == SQLITE
 

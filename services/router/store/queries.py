@@ -253,8 +253,12 @@ async def opt_out(conn: AsyncConnection, row: Row) -> bool:
     return await dialect.insert_ignore(conn, _OPT_OUT, row)  # type: ignore[arg-type]
 
 
-async def opt_in(conn: AsyncConnection, number: str, proxy: str) -> None:
-    await conn.execute(delete(OptOut).where(OptOut.number == number, OptOut.proxy_number == proxy))
+async def opt_in(conn: AsyncConnection, number: str, proxy: str) -> bool:
+    """Undo an opt-out; False when there was none."""
+    result = await conn.execute(
+        delete(OptOut).where(OptOut.number == number, OptOut.proxy_number == proxy)
+    )
+    return bool(result.rowcount)
 
 
 async def claim_reply_slots(
@@ -448,8 +452,20 @@ class OutboundState:
     part_statuses: dict[str, Any]
     failure_reason: str
     next_attempt_at: datetime | None
+    # Read only, for the events a change brings (store/rows.py event).
+    session_id: str | None
+    direction: str
+    proxy_number: str
+    pool_id: int | None
 
 
+# The pool of the row's proxy number: one indexed lookup inside the row's own query.
+_POOL_OF_PROXY = (
+    select(ProxyNumber.pool_id)
+    .where(ProxyNumber.number == Interaction.proxy_number)
+    .correlate(Interaction)
+    .scalar_subquery()
+)
 _OUTBOUND_COLUMNS = select(
     Interaction.id,
     Interaction.status,
@@ -460,6 +476,10 @@ _OUTBOUND_COLUMNS = select(
     Interaction.part_statuses,
     Interaction.failure_reason,
     Interaction.next_attempt_at,
+    Interaction.session_id,
+    Interaction.direction,
+    Interaction.proxy_number,
+    _POOL_OF_PROXY,
 ).where(Interaction.direction != Direction.INBOUND)
 _OUTBOUND_STATE = (
     _OUTBOUND_COLUMNS.where(Interaction.id.in_(bindparam("ids", expanding=True)))

@@ -119,7 +119,7 @@ async def test_open_notice_goes_to_those_without_a_greeting(engine: AsyncEngine)
         ("SYSTEM", BOB, proxy_of(session, BOB), notice),
         ("SYSTEM", CAROL, proxy_of(session, CAROL), notice),
     ]
-    assert [e[0] for e in await _events(engine)] == ["OUTBOUND_QUEUED"] * 3
+    assert [e[0] for e in await _events(engine)] == ["SESSION_CREATED"] + ["OUTBOUND_QUEUED"] * 3
     assert d.notified == [1]
 
 

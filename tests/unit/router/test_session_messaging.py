@@ -52,7 +52,7 @@ async def test_the_text_goes_from_the_recipients_proxy_as_system(engine: AsyncEn
     assert d.notified == [1]
     async with engine.connect() as conn:
         events = (await conn.execute(select(Event.type, Event.interaction_id))).all()
-    assert [tuple(e) for e in events] == [("OUTBOUND_QUEUED", sent.id)]
+    assert [tuple(e) for e in events] == [("SESSION_CREATED", None), ("OUTBOUND_QUEUED", sent.id)]
     # A system text is not the participants' activity: the session is still OPEN.
     assert (await d.sessions.get_session(session.id)).status == "OPEN"
 
