@@ -136,6 +136,41 @@ def _duration(value: Seconds) -> duration_pb2.Duration:
     return result
 
 
+# Keyword of create_pool/update_pool -> update-mask path of the API's Pool.
+_POOL_PATHS = {
+    "hook_address": "hooks.address",
+    "hook_deadline": "hooks.deadline",
+    "hook_failure_mode": "hooks.failure_mode",
+    "resolve_out_of_session": "hooks.resolve_out_of_session",
+    "intercept_messages": "hooks.intercept_messages",
+}
+
+
+def _pool_fields(**values: Any) -> tuple[pool_pb2.Pool, list[str]]:
+    """A Pool message with the values given (None: not given) and their update-mask paths."""
+    pool = pool_pb2.Pool()
+    paths = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        paths.append(_POOL_PATHS.get(key, key))
+        if key in ("default_ttl", "default_lifetime", "reply_interval"):
+            getattr(pool, key).CopyFrom(_duration(value))
+        elif key == "hook_deadline":
+            pool.hooks.deadline.CopyFrom(_duration(value))
+        elif key == "out_of_session_policy":
+            name = "OUT_OF_SESSION_POLICY_" + (value.upper() or "UNSPECIFIED")
+            pool.out_of_session_policy = pool_pb2.OutOfSessionPolicy.Value(name)
+        elif key == "hook_failure_mode":
+            name = "HOOK_FAILURE_MODE_" + (value.upper().replace("-", "_") or "UNSPECIFIED")
+            pool.hooks.failure_mode = pool_pb2.HookFailureMode.Value(name)
+        elif key in _POOL_PATHS:
+            setattr(pool.hooks, _POOL_PATHS[key].removeprefix("hooks."), value)
+        else:
+            setattr(pool, key, value)
+    return pool, paths
+
+
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     result = timestamp_pb2.Timestamp()
     result.FromDatetime(value)
@@ -192,20 +227,84 @@ class NumproxyClient:
         out_of_session_policy: str | None = None,
         out_of_session_reply: str = "",
         reply_interval: Seconds | None = None,
+        max_participants: int = 0,
+        hook_address: str = "",
+        hook_deadline: Seconds | None = None,
+        hook_failure_mode: str | None = None,
+        resolve_out_of_session: bool = False,
+        intercept_messages: bool = False,
+        end_command: str = "",
+        open_notice: str = "",
+        close_notice: str = "",
+        prefix_display_name: bool = False,
     ) -> pool_pb2.Pool:
-        """Create a pool. ``out_of_session_policy``: "drop" or "reply"."""
-        pool = pool_pb2.Pool(out_of_session_reply=out_of_session_reply)
-        if default_ttl is not None:
-            pool.default_ttl.CopyFrom(_duration(default_ttl))
-        if default_lifetime is not None:
-            pool.default_lifetime.CopyFrom(_duration(default_lifetime))
-        if reply_interval is not None:
-            pool.reply_interval.CopyFrom(_duration(reply_interval))
-        if out_of_session_policy:
-            key = f"OUT_OF_SESSION_POLICY_{out_of_session_policy.upper()}"
-            pool.out_of_session_policy = pool_pb2.OutOfSessionPolicy.Value(key)
+        """Create a pool. ``out_of_session_policy``: "drop" or "reply"; ``hook_failure_mode``:
+        "fail_open" (the default) or "fail_closed"; ``max_participants`` 0 means 10."""
+        pool, _ = _pool_fields(
+            default_ttl=default_ttl,
+            default_lifetime=default_lifetime,
+            out_of_session_policy=out_of_session_policy,
+            out_of_session_reply=out_of_session_reply,
+            reply_interval=reply_interval,
+            max_participants=max_participants,
+            hook_address=hook_address,
+            hook_deadline=hook_deadline,
+            hook_failure_mode=hook_failure_mode,
+            resolve_out_of_session=resolve_out_of_session,
+            intercept_messages=intercept_messages,
+            end_command=end_command,
+            open_notice=open_notice,
+            close_notice=close_notice,
+            prefix_display_name=prefix_display_name,
+        )
         request = pool_pb2.CreatePoolRequest(pool_id=pool_id, pool=pool)
         reply = await self._call(self._pools.CreatePool, request)
+        result: pool_pb2.Pool = reply.pool
+        return result
+
+    async def update_pool(
+        self,
+        pool: str,
+        *,
+        default_ttl: Seconds | None = None,
+        default_lifetime: Seconds | None = None,
+        out_of_session_policy: str | None = None,
+        out_of_session_reply: str | None = None,
+        reply_interval: Seconds | None = None,
+        max_participants: int | None = None,
+        hook_address: str | None = None,
+        hook_deadline: Seconds | None = None,
+        hook_failure_mode: str | None = None,
+        resolve_out_of_session: bool | None = None,
+        intercept_messages: bool | None = None,
+        end_command: str | None = None,
+        open_notice: str | None = None,
+        close_notice: str | None = None,
+        prefix_display_name: bool | None = None,
+    ) -> pool_pb2.Pool:
+        """Change the settings given (None: unchanged), as create_pool takes them."""
+        target, paths = _pool_fields(
+            default_ttl=default_ttl,
+            default_lifetime=default_lifetime,
+            out_of_session_policy=out_of_session_policy,
+            out_of_session_reply=out_of_session_reply,
+            reply_interval=reply_interval,
+            max_participants=max_participants,
+            hook_address=hook_address,
+            hook_deadline=hook_deadline,
+            hook_failure_mode=hook_failure_mode,
+            resolve_out_of_session=resolve_out_of_session,
+            intercept_messages=intercept_messages,
+            end_command=end_command,
+            open_notice=open_notice,
+            close_notice=close_notice,
+            prefix_display_name=prefix_display_name,
+        )
+        target.name = pool_name(pool)
+        request = pool_pb2.UpdatePoolRequest(
+            pool=target, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        )
+        reply = await self._call(self._pools.UpdatePool, request)
         result: pool_pb2.Pool = reply.pool
         return result
 

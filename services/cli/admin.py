@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from numproxy.cli import events
 from numproxy.cli.output import (
@@ -20,15 +21,42 @@ from numproxy.client import NumproxyClient
 Command = Callable[[NumproxyClient, argparse.Namespace], Awaitable[str]]
 
 
+# Flags of ``pool create`` / ``pool update`` -> keywords of create_pool / update_pool.
+_POOL_SETTINGS = {
+    "ttl": "default_ttl",
+    "lifetime": "default_lifetime",
+    "policy": "out_of_session_policy",
+    "reply": "out_of_session_reply",
+    "reply_interval": "reply_interval",
+    "max_participants": "max_participants",
+    "hook_address": "hook_address",
+    "hook_deadline": "hook_deadline",
+    "hook_failure_mode": "hook_failure_mode",
+    "resolve_out_of_session": "resolve_out_of_session",
+    "intercept_messages": "intercept_messages",
+    "end_command": "end_command",
+    "open_notice": "open_notice",
+    "close_notice": "close_notice",
+    "prefix_display_name": "prefix_display_name",
+}
+
+
+def _pool_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The pool settings given on the command line (flags left out are not sent)."""
+    given = {key: getattr(args, flag) for flag, key in _POOL_SETTINGS.items()}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 async def pool_create(client: NumproxyClient, args: argparse.Namespace) -> str:
-    pool = await client.create_pool(
-        args.name,
-        default_ttl=args.ttl,
-        default_lifetime=args.lifetime,
-        out_of_session_policy=args.policy,
-        out_of_session_reply=args.reply or "",
-        reply_interval=args.reply_interval,
-    )
+    pool = await client.create_pool(args.name, **_pool_settings(args))
+    return dump_json(to_dict(pool)) if args.json else pool_line(pool)
+
+
+async def pool_update(client: NumproxyClient, args: argparse.Namespace) -> str:
+    settings = _pool_settings(args)
+    if not settings:
+        raise argparse.ArgumentTypeError("pool update needs at least one setting to change")
+    pool = await client.update_pool(args.name, **settings)
     return dump_json(to_dict(pool)) if args.json else pool_line(pool)
 
 
@@ -215,12 +243,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     p = pool.add_parser("create", parents=[common], help="create a pool")
     p.add_argument("name")
-    p.add_argument("--ttl", type=seconds, help="default idle TTL of its sessions, seconds")
-    p.add_argument("--lifetime", type=seconds, help="default absolute lifetime, seconds")
-    p.add_argument("--policy", choices=["drop", "reply"], help="out-of-session policy")
-    p.add_argument("--reply", help="out-of-session reply text (with --policy reply)")
-    p.add_argument("--reply-interval", type=seconds, help="at most one reply per sender per …")
+    _pool_setting_flags(p)
     p.set_defaults(command=pool_create)
+    p = pool.add_parser("update", parents=[common], help="change a pool's settings")
+    p.add_argument("name")
+    _pool_setting_flags(p)
+    p.set_defaults(command=pool_update)
     p = pool.add_parser("get", parents=[common], help="show a pool")
     p.add_argument("name")
     p.set_defaults(command=pool_get)
@@ -303,6 +331,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.set_defaults(command=session_update)
 
     events.add_commands(sub, common)
+
+
+def _pool_setting_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ttl", type=seconds, help="default idle TTL of its sessions, seconds")
+    p.add_argument("--lifetime", type=seconds, help="default absolute lifetime, seconds")
+    p.add_argument("--policy", choices=["drop", "reply"], help="out-of-session policy")
+    p.add_argument("--reply", help="out-of-session reply text (with --policy reply)")
+    p.add_argument("--reply-interval", type=seconds, help="at most one reply per sender per …")
+    p.add_argument("--max-participants", type=int, metavar="N", help="2-10 per session")
+    p.add_argument("--hook-address", metavar="HOST:PORT", help="the app's HookService")
+    p.add_argument("--hook-deadline", type=seconds, help="per hook call, seconds (0.1-5)")
+    p.add_argument("--hook-failure-mode", choices=["fail_open", "fail_closed"])
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--resolve-out-of-session", action=on_off, help="call ResolveOutOfSession")
+    p.add_argument("--intercept-messages", action=on_off, help="call InterceptMessage")
+    p.add_argument("--end-command", help="text that ends a session for everyone, e.g. #end")
+    p.add_argument("--open-notice", help="sent to each participant of a new session")
+    p.add_argument("--close-notice", help="sent to every participant when a session closes")
+    p.add_argument(
+        "--prefix-display-name", action=on_off, help="prefix forwarded texts with the name"
+    )
 
 
 async def run_command(args: argparse.Namespace) -> str:

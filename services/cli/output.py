@@ -44,10 +44,23 @@ def pool_line(pool: pool_pb2.Pool) -> str:
         pool_pb2.OutOfSessionPolicy.Name(pool.out_of_session_policy), "OUT_OF_SESSION_POLICY_"
     )
     ttl = pool.default_ttl.ToTimedelta().total_seconds()
-    return (
+    line = (
         f"{pool.name.removeprefix('pools/'):<20} numbers={pool.number_count:<5} "
-        f"default_ttl={ttl:g}s out_of_session={policy}"
+        f"default_ttl={ttl:g}s out_of_session={policy} "
+        f"max_participants={pool.max_participants}"
     )
+    if pool.HasField("hooks"):
+        hooks = [
+            name
+            for name, on in (
+                ("resolve", pool.hooks.resolve_out_of_session),
+                ("intercept", pool.hooks.intercept_messages),
+            )
+            if on
+        ]
+        mode = _enum(pool_pb2.HookFailureMode.Name(pool.hooks.failure_mode), "HOOK_FAILURE_MODE_")
+        line += f" hooks={pool.hooks.address}[{','.join(hooks) or 'off'}; {mode}]"
+    return line
 
 
 def number_line(number: pool_pb2.ProxyNumber) -> str:

@@ -1,9 +1,9 @@
 """The router's composition root: ``python -m numproxy.router``.
 
 settings -> logging -> engine -> event feed -> sender channel -> outbox (recorder,
-dispatcher) -> inbound pipeline and housekeeping -> sessions, pools, sweeper, events ->
-servicers -> server. Everything is wired here and nowhere else; whatever commits events tells
-the feed, which wakes the event watchers.
+dispatcher) -> sessions -> hooks (client, decider) -> inbound pipeline and housekeeping ->
+pools, sweeper, events -> servicers -> server. Everything is wired here and nowhere else;
+whatever commits events tells the feed, which wakes the event watchers.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
 """
 
@@ -33,6 +33,8 @@ from numproxy.router.api.session_servicer import SessionServicer
 from numproxy.router.clock import Clock, SystemClock
 from numproxy.router.events.feed import EventFeed
 from numproxy.router.events.stream import Events
+from numproxy.router.hooks.client import HookClient
+from numproxy.router.hooks.decider import HookDecider
 from numproxy.router.inbound.housekeeping import InboundHousekeeping
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.dispatcher import Dispatcher
@@ -117,6 +119,8 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     dispatcher = Dispatcher(
         engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
     )
+    session_domain = Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events)
+    hook_client = HookClient()
     pipeline = InboundPipeline(
         engine,
         settings,
@@ -124,12 +128,13 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         dispatcher,
         concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
         on_events=on_events,
+        hooks=HookDecider(engine, hook_client, session_domain, clock, on_events),
     )
     housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
     sweeper = Sweeper(factory, clock, settings.sweep_interval, on_events=on_events)
     pools = PoolServicer(Pools(factory, clock, on_events=on_events))
     sessions = SessionServicer(
-        Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
+        session_domain,
         SessionMessaging(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
         Membership(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
     )
@@ -162,13 +167,14 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
 
     # The background work stops beside server.stop(grace), within the same grace (the
     # dispatcher hands back the sends it could not finish); then, in reverse order of
-    # registration, the sender channel is closed and the engine disposed.
+    # registration, the hook and sender channels are closed and the engine disposed.
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
     for task in background:
         service.on_stop(task.stop)
     service.on_stop(feed.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
+    service.on_shutdown(hook_client.close)
     return Router(service, background)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from numproxy.router.inbound.housekeeping import InboundHousekeeping
 from numproxy.router.inbound.message import InboundResult, IncomingSms
-from numproxy.router.inbound.pipeline import InboundPipeline
+from numproxy.router.inbound.pipeline import Decider, InboundPipeline
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store.dialect import session_factory, write_concurrency
 from numproxy.router.store.models import Interaction, Participant, Pool, ProxyNumber, Session
@@ -78,7 +78,10 @@ def factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def make_router(
-    engine: AsyncEngine, clock: FakeClock, settings: RouterSettings | None = None
+    engine: AsyncEngine,
+    clock: FakeClock,
+    settings: RouterSettings | None = None,
+    hooks: Decider | None = None,
 ) -> tuple[InboundUnderTest, Notifications]:
     settings = settings or RouterSettings()
     notes = Notifications()
@@ -88,6 +91,7 @@ def make_router(
         clock,
         notes,
         concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
+        hooks=hooks,
     )
     housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
     return InboundUnderTest(pipeline, housekeeping), notes
@@ -101,7 +105,9 @@ async def add_pool(
     policy: str = "DROP",
     reply: str = "",
     reply_interval: int = 3600,
+    **columns: Any,
 ) -> int:
+    """A pool with ``numbers``; ``columns``: other Pool columns (hooks...)."""
     async with factory(engine)() as db, db.begin():
         pool = Pool(
             name=name,
@@ -111,6 +117,7 @@ async def add_pool(
             out_of_session_reply=reply,
             reply_interval_seconds=reply_interval,
             created_at=START,
+            **columns,
         )
         db.add(pool)
         await db.flush()

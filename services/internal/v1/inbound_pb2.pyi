@@ -60,7 +60,11 @@ class _InboundOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Inboun
     INBOUND_OUTCOME_PART_STORED: _InboundOutcome.ValueType  # 6
     """One part of a multipart message, stored until the rest arrive."""
     INBOUND_OUTCOME_RECORDED: _InboundOutcome.ValueType  # 7
-    """Recorded but not forwarded (binary messages)."""
+    """Recorded but not forwarded (binary messages; a hook that failed with FAIL_CLOSED)."""
+    INBOUND_OUTCOME_SESSION_CREATED: _InboundOutcome.ValueType  # 8
+    """No active session; the pool's hook opened one for the sender."""
+    INBOUND_OUTCOME_BLOCKED: _InboundOutcome.ValueType  # 9
+    """In a session; the pool's hook blocked it (recorded, not forwarded)."""
 
 class InboundOutcome(_InboundOutcome, metaclass=_InboundOutcomeEnumTypeWrapper): ...
 
@@ -78,7 +82,11 @@ INBOUND_OUTCOME_KEYWORD: InboundOutcome.ValueType  # 5
 INBOUND_OUTCOME_PART_STORED: InboundOutcome.ValueType  # 6
 """One part of a multipart message, stored until the rest arrive."""
 INBOUND_OUTCOME_RECORDED: InboundOutcome.ValueType  # 7
-"""Recorded but not forwarded (binary messages)."""
+"""Recorded but not forwarded (binary messages; a hook that failed with FAIL_CLOSED)."""
+INBOUND_OUTCOME_SESSION_CREATED: InboundOutcome.ValueType  # 8
+"""No active session; the pool's hook opened one for the sender."""
+INBOUND_OUTCOME_BLOCKED: InboundOutcome.ValueType  # 9
+"""In a session; the pool's hook blocked it (recorded, not forwarded)."""
 Global___InboundOutcome: _TypeAlias = InboundOutcome  # noqa: Y015
 
 @_typing.final

@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from numproxy.router.sessions import names
+from numproxy.router.sessions.pool_settings import PoolSpec
 from numproxy.router.sessions.pools import NumberInfo, PoolInfo
 from numproxy.router.sessions.sessions import InteractionView, SessionView
 from numproxy.v1 import pool_pb2, session_pb2
@@ -50,6 +51,35 @@ def policy_name(value: pool_pb2.OutOfSessionPolicy.ValueType) -> str:
     return pool_pb2.OutOfSessionPolicy.Name(value).removeprefix("OUT_OF_SESSION_POLICY_")
 
 
+def failure_mode_name(value: pool_pb2.HookFailureMode.ValueType) -> str:
+    """ "FAIL_OPEN"/"FAIL_CLOSED"; "" for UNSPECIFIED (the domain's default)."""
+    if value == pool_pb2.HOOK_FAILURE_MODE_UNSPECIFIED:
+        return ""
+    return pool_pb2.HookFailureMode.Name(value).removeprefix("HOOK_FAILURE_MODE_")
+
+
+def pool_spec(pool: pool_pb2.Pool) -> PoolSpec:
+    """The settings ``pool`` gives (CreatePool, and UpdatePool's masked fields)."""
+    hooks = pool.hooks
+    return PoolSpec(
+        default_ttl=optional_timedelta(pool, "default_ttl") or timedelta(),
+        default_lifetime=optional_timedelta(pool, "default_lifetime") or timedelta(),
+        out_of_session_policy=policy_name(pool.out_of_session_policy),
+        out_of_session_reply=pool.out_of_session_reply,
+        reply_interval=optional_timedelta(pool, "reply_interval"),
+        max_participants=pool.max_participants,
+        hook_address=hooks.address,
+        hook_deadline=optional_timedelta(hooks, "deadline"),
+        hook_failure_mode=failure_mode_name(hooks.failure_mode),
+        hook_resolve=hooks.resolve_out_of_session,
+        hook_intercept=hooks.intercept_messages,
+        end_command=pool.end_command,
+        open_notice=pool.open_notice,
+        close_notice=pool.close_notice,
+        prefix_display_name=pool.prefix_display_name,
+    )
+
+
 def session_status_name(value: session_pb2.SessionStatus.ValueType) -> str:
     if value == session_pb2.SESSION_STATUS_UNSPECIFIED:
         return ""
@@ -68,6 +98,24 @@ def pool_message(pool: PoolInfo) -> pool_pb2.Pool:
         reply_interval=duration(pool.reply_interval_seconds),
         create_time=timestamp(pool.created_at),
         number_count=pool.number_count,
+        max_participants=pool.max_participants,
+        hooks=_hooks_message(pool) if pool.hook_address else None,
+        end_command=pool.end_command,
+        open_notice=pool.open_notice,
+        close_notice=pool.close_notice,
+        prefix_display_name=pool.prefix_display_name,
+    )
+
+
+def _hooks_message(pool: PoolInfo) -> pool_pb2.PoolHooks:
+    deadline = Duration()
+    deadline.FromMilliseconds(pool.hook_deadline_ms)
+    return pool_pb2.PoolHooks(
+        address=pool.hook_address,
+        deadline=deadline,
+        failure_mode=pool_pb2.HookFailureMode.Value("HOOK_FAILURE_MODE_" + pool.hook_failure_mode),
+        resolve_out_of_session=pool.hook_resolve,
+        intercept_messages=pool.hook_intercept,
     )
 
 

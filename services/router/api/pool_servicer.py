@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from numproxy.common.errors import Context
 from numproxy.router.api import convert
-from numproxy.router.sessions.pools import Pools, PoolSpec
+from numproxy.router.sessions.pools import Pools
 from numproxy.v1 import pool_pb2, pool_pb2_grpc
 
 
@@ -17,16 +15,16 @@ class PoolServicer(pool_pb2_grpc.PoolServiceServicer):
     async def CreatePool(
         self, request: pool_pb2.CreatePoolRequest, context: Context
     ) -> pool_pb2.CreatePoolResponse:
-        spec = PoolSpec(
-            default_ttl=convert.optional_timedelta(request.pool, "default_ttl") or timedelta(),
-            default_lifetime=convert.optional_timedelta(request.pool, "default_lifetime")
-            or timedelta(),
-            out_of_session_policy=convert.policy_name(request.pool.out_of_session_policy),
-            out_of_session_reply=request.pool.out_of_session_reply,
-            reply_interval=convert.optional_timedelta(request.pool, "reply_interval"),
-        )
-        pool = await self._pools.create_pool(request.pool_id, spec)
+        pool = await self._pools.create_pool(request.pool_id, convert.pool_spec(request.pool))
         return pool_pb2.CreatePoolResponse(pool=convert.pool_message(pool))
+
+    async def UpdatePool(
+        self, request: pool_pb2.UpdatePoolRequest, context: Context
+    ) -> pool_pb2.UpdatePoolResponse:
+        pool = await self._pools.update_pool(
+            request.pool.name, list(request.update_mask.paths), convert.pool_spec(request.pool)
+        )
+        return pool_pb2.UpdatePoolResponse(pool=convert.pool_message(pool))
 
     async def GetPool(
         self, request: pool_pb2.GetPoolRequest, context: Context

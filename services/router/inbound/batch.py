@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from numproxy.router.hooks.calls import HookCall
 from numproxy.router.inbound.message import (
     Inbound,
     InboundResult,
@@ -21,7 +22,7 @@ from numproxy.router.inbound.message import (
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import closing, rows
 from numproxy.router.store.closing import Close
-from numproxy.router.store.queries import Activity, PoolPolicy
+from numproxy.router.store.queries import Activity, GroupKey, PoolHooks, PoolPolicy
 from numproxy.router.store.writes import Writes
 
 
@@ -40,11 +41,16 @@ class LiveSession:
     # Put before forwarded texts ("Ann" gives "Ann: hello"); "" for none (the pool does not
     # prefix, or the sender has no display name).
     sender_label: str = ""
+    # The pool's hooks (None: it calls none).
+    hooks: PoolHooks | None = None
+    # The session's CreateSession request_id (None: none given).
+    request_id: str | None = None
 
 
 @dataclass(slots=True)
 class Item:
-    """One message on its way through the stages; ``result`` set once decided."""
+    """One message on its way through the stages; ``result`` set once decided (a HookCall:
+    set aside until a hook decided, router/hooks/stage.py)."""
 
     source: Inbound
     sender: str
@@ -52,9 +58,13 @@ class Item:
     text: str
     binary: bool
     note: str = ""
-    result: InboundResult | None = None
+    result: InboundResult | HookCall | None = None
     live: LiveSession | None = None
     pool: PoolPolicy | None = None
+    # The text forwarded, when a hook rewrote it (the inbound interaction keeps ``text``).
+    forward_text: str | None = None
+    # A timed-out multipart group's key for hook decisions (set by the multipart stage).
+    group_key: str = ""
 
     @classmethod
     def of(cls, source: Inbound) -> Item:
@@ -77,6 +87,10 @@ class Batch:
     activity: dict[str, Activity] = field(default_factory=dict)
     # Sessions closed by this batch, by the index of the item that closed them.
     closed_by: dict[str, int] = field(default_factory=dict)
+    # Stored multipart parts routed by an item of this batch (marked completed at its end).
+    taken_parts: list[tuple[Item, GroupKey, int]] = field(default_factory=list)
+    # Items set aside for a hook: the batch must leave no trace of them.
+    deferred: list[Item] = field(default_factory=list)
 
     def pending(self) -> list[Item]:
         return [item for item in self.items if item.result is None]
@@ -85,6 +99,11 @@ class Batch:
         self, item: Item, outcome: Outcome, session_id: str | None = None, queued: int = 0
     ) -> None:
         item.result = InboundResult(outcome, session_id, queued)
+
+    def defer(self, item: Item, call: HookCall) -> None:
+        """Set ``item`` aside until the hook ``call`` decided (router/hooks/stage.py)."""
+        item.result = call
+        self.deferred.append(item)
 
     def record_inbound(self, item: Item, session: LiveSession, note: str) -> str:
         """The item's inbound interaction in ``session`` (and the session's activity); its id."""

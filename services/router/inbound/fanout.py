@@ -1,7 +1,8 @@
 """Stage: fan-out. A message in a live session is recorded as the session's inbound
 interaction and queued once per other active participant, each copy sent **from that
 participant's own proxy number** (prefixed "Name: " when the pool prefixes the sender's
-display name). A binary message is recorded, not forwarded.
+display name). A binary message is recorded, not forwarded. A text an intercept hook rewrote
+is recorded as received and forwarded as rewritten.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ async def fan_out(batch: Batch) -> None:
             batch.decide(item, Outcome.RECORDED, live.session_id)
             continue
         inbound_id = batch.record_inbound(item, live, item.note)
-        text = f"{live.sender_label}: {item.text}" if live.sender_label else item.text
+        text = item.text if item.forward_text is None else item.forward_text
+        if live.sender_label:
+            text = f"{live.sender_label}: {text}"
         for partner, partner_proxy in live.partners:
             batch.queue_outbound(
                 pool_id=live.pool_id,

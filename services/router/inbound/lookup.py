@@ -42,6 +42,15 @@ async def find_sessions(batch: Batch) -> None:
             partners,
             end_command=first.end_command.strip().casefold(),
             sender_label=first.sender_display_name if first.prefix_display_name else "",
+            hooks=queries.pool_hooks(
+                first.pool_name,
+                first.hook_address,
+                first.hook_deadline_ms,
+                first.hook_failure_mode,
+                first.hook_resolve,
+                first.hook_intercept,
+            ),
+            request_id=first.request_id,
         )
     await closing.close_sessions(batch.conn, closes, batch.now, batch.writes)
     for item in items:

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from numproxy.router.hooks.decisions import Decision
+
 
 class Outcome(enum.Enum):
     FORWARDED = "FORWARDED"
@@ -15,6 +17,10 @@ class Outcome(enum.Enum):
     KEYWORD = "KEYWORD"
     PART_STORED = "PART_STORED"
     RECORDED = "RECORDED"
+    # The pool's hook opened a session for a text from someone without one.
+    SESSION_CREATED = "SESSION_CREATED"
+    # The pool's hook blocked a text in a session (recorded, not forwarded).
+    BLOCKED = "BLOCKED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,8 @@ class IncomingSms:
     concat_ref: str = ""
     concat_total: int = 0
     concat_part: int = 0
+    # What the pool's hooks decided for it, at most one per kind (router/hooks/).
+    decisions: tuple[Decision, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,7 @@ class TimedOutGroup:
     proxy_number: str
     concat_ref: str
     cutoff: datetime
+    decisions: tuple[Decision, ...] = ()
 
 
 Inbound = IncomingSms | TimedOutGroup

@@ -5,7 +5,9 @@ order and routed once, carried by the message that completed the group. A group 
 incomplete after the timeout is routed with the parts that did arrive (housekeeping puts a
 ``TimedOutGroup`` through the pipeline). Routed parts are marked completed rather than deleted
 (until the dedupe retention), so a part delivered again under a new message id is absorbed by
-the primary key, and a part arriving after its group timed out is routed on its own.
+the primary key, and a part arriving after its group timed out is routed on its own. The
+parts an item took are marked completed at the end of the batch (``complete_parts``), unless
+the item was set aside for a hook: then its group stays waiting for the item's next pass.
 
 Bounds: ``concat-total`` is 1-255 and ``concat-part`` within it (checked where the message
 enters, api/inbound_servicer.py), so a group holds at most 255 parts, one row each, and
@@ -14,6 +16,7 @@ completeness is a count of distinct part numbers, never a range built from the i
 
 from __future__ import annotations
 
+from numproxy.router.hooks.calls import HookCall
 from numproxy.router.inbound.batch import Batch, Item
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.store import dialect, queries, rows
@@ -25,7 +28,8 @@ def is_part(concat_ref: str, concat_total: int, concat_part: int) -> bool:
     return bool(concat_ref) and concat_total > 1 and 1 <= concat_part <= concat_total
 
 
-def _key(item: Item) -> GroupKey | None:
+def group_key(item: Item) -> GroupKey | None:
+    """The multipart group ``item`` belongs to (None: not a part)."""
     if isinstance(item.source, TimedOutGroup):
         return (item.sender, item.proxy, item.source.concat_ref)
     sms = item.sms
@@ -39,7 +43,7 @@ def _key(item: Item) -> GroupKey | None:
 
 
 async def reassemble(batch: Batch) -> None:
-    keyed = [(item, key) for item in batch.pending() if (key := _key(item)) is not None]
+    keyed = [(item, key) for item in batch.pending() if (key := group_key(item)) is not None]
     if not keyed:
         return
     conn = batch.conn
@@ -72,11 +76,10 @@ async def reassemble(batch: Batch) -> None:
     routed_before = {
         key: any(part.completed for part in parts.values()) for key, parts in groups.items()
     }
-    completed: list[tuple[GroupKey, int]] = []
     for item, key in keyed:
         parts = groups[key]
         if isinstance(item.source, TimedOutGroup):
-            _take_timed_out(batch, item, item.source, parts, key, completed)
+            _take_timed_out(batch, item, item.source, parts, key)
             continue
         sms = item.sms
         assert sms is not None
@@ -90,7 +93,7 @@ async def reassemble(batch: Batch) -> None:
             continue
         if routed_before[key]:
             item.note = f"late: part {sms.concat_part} of {sms.concat_total}"
-            _take([mine], key, completed)
+            _take(batch, item, [mine], key)
             continue
         waiting = [part for part in parts.values() if not part.completed]
         expected = max(part.total for part in waiting)
@@ -99,8 +102,22 @@ async def reassemble(batch: Batch) -> None:
             batch.decide(item, Outcome.PART_STORED)
             continue
         item.text = _join(waiting)
-        _take(waiting, key, completed)
-    await queries.complete_parts(conn, completed, batch.now)
+        _take(batch, item, waiting, key)
+
+
+async def complete_parts(batch: Batch) -> None:
+    """Stage, after every decision: mark the parts taken by items not set aside completed."""
+    if not batch.taken_parts:
+        return
+    await queries.complete_parts(
+        batch.conn,
+        [
+            (key, part)
+            for item, key, part in batch.taken_parts
+            if not isinstance(item.result, HookCall)
+        ],
+        batch.now,
+    )
 
 
 def _take_timed_out(
@@ -109,7 +126,6 @@ def _take_timed_out(
     group: TimedOutGroup,
     parts: dict[int, StoredPart],
     key: GroupKey,
-    completed: list[tuple[GroupKey, int]],
 ) -> None:
     waiting = [part for part in parts.values() if not part.completed]
     if not waiting or min(part.received_at for part in waiting) > group.cutoff:
@@ -119,15 +135,18 @@ def _take_timed_out(
     numbers = ",".join(str(part.part) for part in sorted(waiting, key=lambda p: p.part))
     item.text = _join(waiting)
     item.note = f"incomplete: parts {numbers} of {total}"
-    _take(waiting, key, completed)
+    # Stable for this group whichever housekeeping round routes it.
+    first = min(part.received_at for part in waiting).isoformat()
+    item.group_key = f"group:{key[0]}:{key[1]}:{key[2]}:{first}"
+    _take(batch, item, waiting, key)
 
 
 def _join(parts: list[StoredPart]) -> str:
     return "".join(part.text for part in sorted(parts, key=lambda p: p.part))
 
 
-def _take(taken: list[StoredPart], key: GroupKey, completed: list[tuple[GroupKey, int]]) -> None:
-    """Mark ``taken`` routed by this batch (written at the end of the stage)."""
+def _take(batch: Batch, item: Item, taken: list[StoredPart], key: GroupKey) -> None:
+    """Mark ``taken`` routed by ``item`` (written at the end of the batch)."""
     for part in taken:
         part.completed = True
-        completed.append((key, part.part))
+        batch.taken_parts.append((item, key, part.part))

@@ -1,8 +1,8 @@
 """The inbound pipeline: every inbound SMS runs the same stages, a lone message as a batch of one.
 
     dedupe -> session lookup (locked) -> pool of the number -> multipart reassembly
-    -> keywords -> end command -> out-of-session policy -> fan-out to the outbox -> write
-    -> commit -> hand-off
+    -> keywords -> end command -> hooks -> out-of-session policy -> fan-out to the outbox
+    -> routed parts -> messages set aside forgotten -> write -> commit -> hand-off
 
 Concurrent calls share a transaction (group commit, common/group_commit.py): one transaction
 per batch, a constant number of statements per batch on the busy path (dedupe, lookup, the
@@ -11,10 +11,16 @@ holding its message. With a hand-off (the dispatcher), the outbound rows it has 
 written already leased to this process and handed to it in memory after the commit, so they
 are sent without a claim; the others are written due now and claimed by its loop. A crash
 between commit and send leaves leased rows that any replica sends once the lease ran out.
+
+A message whose pool's hook must decide it is set aside by its batch, untouched
+(router/hooks/stage.py); ``receive`` gets the decision outside any transaction
+(router/hooks/decider.py) and puts the message through again with it attached, so a slow
+hook never holds a batch other pools' messages share.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
@@ -24,6 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
+from numproxy.router.hooks import decisions
+from numproxy.router.hooks.calls import HookCall
+from numproxy.router.hooks.decisions import Decision
+from numproxy.router.hooks.stage import consult_hooks, forget_deferred
 from numproxy.router.inbound.batch import Batch, Item
 from numproxy.router.inbound.dedupe import dedupe
 from numproxy.router.inbound.end_command import end_sessions
@@ -31,11 +41,12 @@ from numproxy.router.inbound.fanout import fan_out
 from numproxy.router.inbound.keywords import answer_keywords
 from numproxy.router.inbound.lookup import find_pools, find_sessions
 from numproxy.router.inbound.message import Inbound, InboundResult, TimedOutGroup
-from numproxy.router.inbound.multipart import reassemble
+from numproxy.router.inbound.multipart import complete_parts, reassemble
 from numproxy.router.inbound.policy import out_of_session
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
 from numproxy.router.store.queries import Claimed
+from numproxy.router.store.states import HookKind
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +59,15 @@ STAGES: tuple[Stage, ...] = (
     reassemble,
     answer_keywords,
     end_sessions,
+    consult_hooks,
     out_of_session,
     fan_out,
+    complete_parts,
+    forget_deferred,
 )
+# Passes of one message at most: each pass but the last gets the decision of one hook kind
+# (a message the stage sets aside has none of that kind; once attached, it is applied).
+PASSES = len(HookKind) + 1
 
 
 class Handoff(Protocol):
@@ -66,6 +83,12 @@ class Handoff(Protocol):
     def notify(self) -> None: ...
 
 
+class Decider(Protocol):
+    """Decides a message a hook is consulted on (router/hooks/decider.py)."""
+
+    async def decide(self, call: HookCall) -> Decision: ...
+
+
 class InboundPipeline:
     def __init__(
         self,
@@ -76,6 +99,7 @@ class InboundPipeline:
         *,
         concurrency: int,
         on_events: Callable[[], None] = lambda: None,
+        hooks: Decider | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -83,7 +107,8 @@ class InboundPipeline:
         self._handoff = handoff
         # Told after a commit that wrote events (the event feed wakes its watchers).
         self._on_events = on_events
-        self._batches: GroupCommit[Inbound, InboundResult] = GroupCommit(
+        self._hooks = hooks
+        self._batches: GroupCommit[Inbound, InboundResult | HookCall] = GroupCommit(
             self._write,
             batch_max=settings.inbound_batch_max,
             concurrency=concurrency,
@@ -92,9 +117,21 @@ class InboundPipeline:
 
     async def receive(self, message: Inbound) -> InboundResult:
         """Route ``message``; returns once its effects are committed."""
-        return await self._batches.submit(message)
+        for _ in range(PASSES):
+            answer = await self._batches.submit(message)
+            if isinstance(answer, InboundResult):
+                return answer
+            decision = await self._decide(answer)
+            kept = tuple(d for d in message.decisions if d.kind is not decision.kind)
+            message = dataclasses.replace(message, decisions=(*kept, decision))
+        raise AssertionError(f"a message still needs a hook after {PASSES} passes")
 
-    async def _write(self, messages: Sequence[Inbound]) -> list[InboundResult]:
+    async def _decide(self, call: HookCall) -> Decision:
+        if self._hooks is None:  # a pipeline wired without hooks (some tests)
+            return decisions.failed(call.kind, call.hooks.failure_mode, "no hook client")
+        return await self._hooks.decide(call)
+
+    async def _write(self, messages: Sequence[Inbound]) -> list[InboundResult | HookCall]:
         now = self._clock.now()
         items = [Item.of(message) for message in messages]
         reserved = 0
@@ -132,12 +169,20 @@ def _claimed(row: rows.Row) -> Claimed:
     return Claimed(row["id"], row["proxy_number"], row["recipient_number"], row["text"])
 
 
-def _result(item: Item) -> InboundResult:
+def _result(item: Item) -> InboundResult | HookCall:
     assert item.result is not None, "every stage path decides an outcome"
     return item.result
 
 
-def _log(item: Item, result: InboundResult) -> None:
+def _log(item: Item, result: InboundResult | HookCall) -> None:
+    if isinstance(result, HookCall):
+        log.debug(
+            "text from %s to %s waits for the %s hook",
+            mask(item.sender),
+            mask(item.proxy),
+            result.kind.value,
+        )
+        return
     if isinstance(item.source, TimedOutGroup):
         log.info(
             "multipart from %s to %s timed out (%s): %s",

@@ -1,4 +1,4 @@
-"""Pools of proxy numbers: create, inspect, add numbers, drain them.
+"""Pools of proxy numbers: create, inspect, update settings, add numbers, drain them.
 
 A removed number is drained (state DRAINING): allocation skips it, sessions already on it run
 to their end; adding it to its pool again re-activates it.
@@ -6,9 +6,9 @@ to their end; adding it to its pool again re-activates it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -17,33 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from numproxy.common.errors import AlreadyExists, InvalidArgument, NotFound
 from numproxy.common.numbers import country_calling_code, normalize
 from numproxy.router.clock import Clock, as_utc
-from numproxy.router.sessions import names
+from numproxy.router.sessions import names, pool_settings
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
-from numproxy.router.sessions.validation import bounded_text, duration_seconds
+from numproxy.router.sessions.pool_settings import PoolSpec
 from numproxy.router.store import events
 from numproxy.router.store.dialect import violates
 from numproxy.router.store.models import Pool, ProxyNumber
 from numproxy.router.store.rows import event as event_row
-from numproxy.router.store.states import EventType, NumberState, OutOfSessionPolicy
+from numproxy.router.store.states import EventType, NumberState
 from numproxy.router.store.transactions import SessionFactory, reading, writing
 
-POLICIES = tuple(OutOfSessionPolicy)
-
-DEFAULT_REPLY_INTERVAL = timedelta(hours=1)
-MAX_REPLY_TEXT = 1600
 MAX_NUMBERS_PER_CALL = 1000
 _WRITE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class PoolSpec:
-    """A new pool's settings. ``reply_interval`` None means the default (one hour)."""
-
-    default_ttl: timedelta = timedelta(0)
-    default_lifetime: timedelta = timedelta(0)
-    out_of_session_policy: str = OutOfSessionPolicy.DROP
-    out_of_session_reply: str = ""
-    reply_interval: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +41,16 @@ class PoolInfo:
     reply_interval_seconds: int
     created_at: datetime
     number_count: int
+    max_participants: int
+    hook_address: str
+    hook_deadline_ms: int
+    hook_failure_mode: str
+    hook_resolve: bool
+    hook_intercept: bool
+    end_command: str
+    open_notice: str
+    close_notice: str
+    prefix_display_name: bool
 
 
 @dataclass(frozen=True)
@@ -81,47 +76,7 @@ class Pools:
 
     async def create_pool(self, pool_id: str, spec: PoolSpec) -> PoolInfo:
         pool_id = names.validate_pool_id(pool_id)
-        policy = spec.out_of_session_policy or OutOfSessionPolicy.DROP
-        if policy not in POLICIES:
-            raise InvalidArgument(
-                f"out_of_session_policy must be one of {', '.join(POLICIES)}",
-                reason="INVALID_POLICY",
-                metadata={"field": "out_of_session_policy"},
-            )
-        reply = bounded_text(
-            spec.out_of_session_reply,
-            field="out_of_session_reply",
-            limit=MAX_REPLY_TEXT,
-            reason="INVALID_POLICY",
-        )
-        if policy == OutOfSessionPolicy.REPLY and not reply.strip():
-            raise InvalidArgument(
-                "out_of_session_reply is required with the REPLY policy",
-                reason="INVALID_POLICY",
-                metadata={"field": "out_of_session_reply"},
-            )
-        interval = duration_seconds(
-            spec.reply_interval if spec.reply_interval is not None else DEFAULT_REPLY_INTERVAL,
-            field="reply_interval",
-        )
-        if interval == 0:
-            # A zero interval would let two auto-responders reply to each other forever.
-            raise InvalidArgument(
-                "reply_interval must be positive",
-                reason="INVALID_DURATION",
-                metadata={"field": "reply_interval"},
-            )
-        pool = Pool(
-            name=pool_id,
-            default_ttl_seconds=duration_seconds(spec.default_ttl, field="default_ttl"),
-            default_lifetime_seconds=duration_seconds(
-                spec.default_lifetime, field="default_lifetime"
-            ),
-            out_of_session_policy=policy,
-            out_of_session_reply=reply,
-            reply_interval_seconds=interval,
-            created_at=self._clock.now(),
-        )
+        pool = Pool(name=pool_id, created_at=self._clock.now(), **pool_settings.columns(spec))
         try:
             async with writing(self._factory) as db:
                 if await _find_pool(db, pool_id) is not None:
@@ -133,6 +88,18 @@ class Pools:
             if violates(exc, "uq_pool_name", "pool.name"):
                 raise _pool_exists(pool_id) from None
             raise
+
+    async def update_pool(self, name: str, paths: Sequence[str], update: PoolSpec) -> PoolInfo:
+        """Change the settings named by the mask ``paths`` to ``update``'s values (unset ones
+        to their defaults, as on create)."""
+        pool_id = names.pool_id(name, field="pool.name")
+        async with writing(self._factory) as db:
+            pool = await get_pool(db, pool_id, for_update=True)
+            merged = pool_settings.merge(pool_settings.stored(pool), update, paths)
+            for column, value in pool_settings.columns(merged).items():
+                setattr(pool, column, value)
+            await db.flush()
+            return _pool_info(pool, await _number_count(db, pool.id))
 
     async def get_pool(self, name: str) -> PoolInfo:
         async with reading(self._factory) as db:
@@ -273,8 +240,8 @@ class Pools:
         return paginate(infos, size, lambda n: [n.number], scope)
 
 
-async def get_pool(db: AsyncSession, pool_id: str) -> Pool:
-    pool = await _find_pool(db, pool_id)
+async def get_pool(db: AsyncSession, pool_id: str, *, for_update: bool = False) -> Pool:
+    pool = await _find_pool(db, pool_id, for_update=for_update)
     if pool is None:
         raise NotFound(
             f"pool {pool_id!r} does not exist",
@@ -284,8 +251,11 @@ async def get_pool(db: AsyncSession, pool_id: str) -> Pool:
     return pool
 
 
-async def _find_pool(db: AsyncSession, pool_id: str) -> Pool | None:
-    pool: Pool | None = await db.scalar(select(Pool).where(Pool.name == pool_id))
+async def _find_pool(db: AsyncSession, pool_id: str, *, for_update: bool = False) -> Pool | None:
+    query = select(Pool).where(Pool.name == pool_id)
+    if for_update:
+        query = query.with_for_update()
+    pool: Pool | None = await db.scalar(query)
     return pool
 
 
@@ -314,6 +284,16 @@ def _pool_info(pool: Pool, number_count: int) -> PoolInfo:
         reply_interval_seconds=pool.reply_interval_seconds,
         created_at=as_utc(pool.created_at),
         number_count=number_count,
+        max_participants=pool.max_participants,
+        hook_address=pool.hook_address,
+        hook_deadline_ms=pool.hook_deadline_ms,
+        hook_failure_mode=pool.hook_failure_mode,
+        hook_resolve=pool.hook_resolve,
+        hook_intercept=pool.hook_intercept,
+        end_command=pool.end_command,
+        open_notice=pool.open_notice,
+        close_notice=pool.close_notice,
+        prefix_display_name=pool.prefix_display_name,
     )
 
 

@@ -32,6 +32,7 @@ from numproxy.router.clock import as_utc
 from numproxy.router.store import dialect
 from numproxy.router.store.expiry import NOT_CLOSED
 from numproxy.router.store.models import (
+    HookDecision,
     InboundMessage,
     Interaction,
     MessagePart,
@@ -52,6 +53,7 @@ _INBOUND_MESSAGE = InboundMessage.__table__
 _MESSAGE_PART = MessagePart.__table__
 _OPT_OUT = OptOut.__table__
 _REPLY_LOG = ReplyLog.__table__
+_HOOK_DECISION = HookDecision.__table__
 
 
 # --- dedupe ---------------------------------------------------------------------------------
@@ -90,6 +92,53 @@ class LiveRow:
     prefix_display_name: bool
     partner: str | None
     partner_proxy: str | None
+    # The session's request_id (hooks: which message opened it), its pool and the pool's hook
+    # columns (store/models.py Pool), for pool_hooks().
+    request_id: str | None
+    pool_name: str
+    hook_address: str
+    hook_deadline_ms: int
+    hook_failure_mode: str
+    hook_resolve: bool
+    hook_intercept: bool
+
+
+# The pool's name and hook settings, read with the session lookup and the pool policy so the
+# hook stage (router/hooks/stage.py) needs no query of its own.
+_HOOK_COLUMNS = (
+    Pool.name,
+    Pool.hook_address,
+    Pool.hook_deadline_ms,
+    Pool.hook_failure_mode,
+    Pool.hook_resolve,
+    Pool.hook_intercept,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolHooks:
+    """A pool's hooks, for pools that call one (pool_hooks() is None for the others)."""
+
+    pool_name: str
+    address: str
+    deadline_ms: int
+    failure_mode: str
+    resolve: bool
+    intercept: bool
+
+
+def pool_hooks(
+    pool_name: str,
+    address: str,
+    deadline_ms: int,
+    failure_mode: str,
+    resolve: bool,
+    intercept: bool,
+) -> PoolHooks | None:
+    """The hooks of a pool from its columns; None when it calls none (the busy path)."""
+    if not address or not (resolve or intercept):
+        return None
+    return PoolHooks(pool_name, address, deadline_ms, failure_mode, resolve, intercept)
 
 
 def _live_query() -> Executable:
@@ -112,6 +161,8 @@ def _live_query() -> Executable:
             Pool.prefix_display_name,
             other.number,
             other_number.number,
+            Session.request_id,
+            *_HOOK_COLUMNS,
         )
         .select_from(author)
         .join(author_number, author.proxy_number_id == author_number.id)
@@ -211,6 +262,7 @@ class PoolPolicy:
     out_of_session_policy: str
     out_of_session_reply: str
     reply_interval_seconds: int
+    hooks: PoolHooks | None = None
 
 
 _POOLS_OF = (
@@ -220,6 +272,7 @@ _POOLS_OF = (
         Pool.out_of_session_policy,
         Pool.out_of_session_reply,
         Pool.reply_interval_seconds,
+        *_HOOK_COLUMNS,
     )
     .join(Pool, Pool.id == ProxyNumber.pool_id)
     .where(ProxyNumber.number.in_(bindparam("numbers", expanding=True)))
@@ -232,7 +285,7 @@ async def pools_of(conn: AsyncConnection, numbers: Iterable[str]) -> dict[str, P
     if not wanted:
         return {}
     rows = await conn.execute(_POOLS_OF, {"numbers": wanted})
-    return {row[0]: PoolPolicy(*row[1:]) for row in rows}
+    return {row[0]: PoolPolicy(*row[1:5], pool_hooks(*row[5:])) for row in rows}
 
 
 async def opted_out(conn: AsyncConnection, pairs: Iterable[Pair]) -> set[Pair]:
@@ -381,10 +434,69 @@ async def stale_groups(conn: AsyncConnection, cutoff: datetime) -> list[GroupKey
 
 
 async def purge_dedupe(conn: AsyncConnection, cutoff: datetime) -> int:
-    """Delete dedupe records and routed parts older than ``cutoff``; how many."""
+    """Delete dedupe records, routed parts and hook decisions older than ``cutoff``; how many.
+    (A decision lives as long as the dedupe record of its message: a retry after that is a
+    new message anyway.)"""
     purged = await conn.execute(delete(InboundMessage).where(InboundMessage.received_at < cutoff))
     parts = await conn.execute(delete(MessagePart).where(MessagePart.completed_at <= cutoff))
-    return int(purged.rowcount or 0) + int(parts.rowcount or 0)
+    decisions = await conn.execute(delete(HookDecision).where(HookDecision.created_at < cutoff))
+    return sum(int(result.rowcount or 0) for result in (purged, parts, decisions))
+
+
+async def forget_messages(
+    conn: AsyncConnection, ids: Sequence[Pair], parts: Sequence[tuple[str, str, str, int]]
+) -> None:
+    """Delete the dedupe records (api_key, message id) and stored parts (sender, proxy,
+    concat-ref, part) of messages this transaction inserted and then set aside."""
+    if ids:
+        await conn.execute(
+            delete(InboundMessage).where(
+                tuple_(InboundMessage.api_key, InboundMessage.message_id).in_(list(ids))
+            )
+        )
+    if parts:
+        await conn.execute(
+            delete(MessagePart).where(
+                tuple_(
+                    MessagePart.sender_number,
+                    MessagePart.proxy_number,
+                    MessagePart.concat_ref,
+                    MessagePart.part,
+                ).in_(list(parts))
+            )
+        )
+
+
+# --- hook decisions -------------------------------------------------------------------------
+
+
+async def hook_decision(
+    conn: AsyncConnection, message_key: str, kind: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    """The decision recorded for (message key, hook kind), or None."""
+    query = select(HookDecision.decision).where(
+        HookDecision.message_key == message_key, HookDecision.kind == kind
+    )
+    if for_update:
+        query = query.with_for_update()
+    found: dict[str, Any] | None = (await conn.execute(query)).scalar_one_or_none()
+    return found
+
+
+async def record_hook_decision(conn: AsyncConnection, row: Row) -> bool:
+    """Record a decision unless one exists for its (message key, kind); True when this one
+    went in. A concurrent insert of the same key waits for the other transaction."""
+    return await dialect.insert_ignore(conn, _HOOK_DECISION, row)  # type: ignore[arg-type]
+
+
+async def save_hook_decision(
+    conn: AsyncConnection, message_key: str, kind: str, decision: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(HookDecision)
+        .where(HookDecision.message_key == message_key, HookDecision.kind == kind)
+        .values(decision=decision)
+    )
 
 
 # --- interactions and the outbox ------------------------------------------------------------

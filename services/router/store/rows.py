@@ -145,6 +145,11 @@ def reply_log(*, sender: str, proxy: str, now: datetime) -> Row:
     return {"sender_number": sender, "proxy_number": proxy, "last_reply_at": now}
 
 
+def hook_decision(*, message_key: str, kind: str, decision: Row, now: datetime) -> Row:
+    """What a hook decided (or the failure mode applied) for one message."""
+    return {"message_key": message_key, "kind": kind, "decision": decision, "created_at": now}
+
+
 def event(
     *,
     type: EventType,

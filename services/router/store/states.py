@@ -59,6 +59,22 @@ class HookKind(enum.StrEnum):
     INTERCEPT_MESSAGE = "INTERCEPT"
 
 
+class HookAction(enum.StrEnum):
+    """What was decided for a message a hook was consulted on (stored in hook_decision)."""
+
+    # ResolveOutOfSession
+    DROP = "DROP"
+    REPLY = "REPLY"
+    CREATE_SESSION = "CREATE_SESSION"
+    # InterceptMessage
+    ALLOW = "ALLOW"
+    BLOCK = "BLOCK"
+    REWRITE = "REWRITE"
+    # The hook failed (timed out, unreachable, an error, no usable answer): the pool's mode.
+    FAIL_OPEN = "FAIL_OPEN"
+    FAIL_CLOSED = "FAIL_CLOSED"
+
+
 class EventType(enum.StrEnum):
     """Stored as these names; the API's EventType is EVENT_TYPE_ + the name."""
 

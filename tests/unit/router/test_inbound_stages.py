@@ -18,7 +18,7 @@ from numproxy.router.inbound.fanout import fan_out
 from numproxy.router.inbound.keywords import answer_keywords
 from numproxy.router.inbound.lookup import find_pools, find_sessions
 from numproxy.router.inbound.message import Inbound, Outcome, TimedOutGroup
-from numproxy.router.inbound.multipart import reassemble
+from numproxy.router.inbound.multipart import complete_parts, reassemble
 from numproxy.router.inbound.pipeline import Stage
 from numproxy.router.inbound.policy import out_of_session
 from numproxy.router.settings import RouterSettings
@@ -117,7 +117,9 @@ async def test_parts_in_one_batch_are_joined_once(engine: AsyncEngine) -> None:
     def part(n: int, text: str) -> Inbound:
         return sms(ALICE, V1, text, concat_ref="r1", concat_total=3, concat_part=n)
 
-    batch = await run(engine, [part(3, "c"), part(1, "a"), part(2, "b"), part(1, "a")], reassemble)
+    batch = await run(
+        engine, [part(3, "c"), part(1, "a"), part(2, "b"), part(1, "a")], reassemble, complete_parts
+    )
 
     assert outcomes(batch) == [None, Outcome.PART_STORED, Outcome.PART_STORED, Outcome.DUPLICATE]
     assert batch.items[0].text == "abc"
@@ -125,14 +127,20 @@ async def test_parts_in_one_batch_are_joined_once(engine: AsyncEngine) -> None:
 
 async def test_a_timed_out_group_takes_the_parts_that_arrived(engine: AsyncEngine) -> None:
     await run(
-        engine, [sms(ALICE, V1, "a", concat_ref="r", concat_total=3, concat_part=1)], reassemble
+        engine,
+        [sms(ALICE, V1, "a", concat_ref="r", concat_total=3, concat_part=1)],
+        reassemble,
+        complete_parts,
     )
     group = TimedOutGroup(ALICE, V1, "r", START)
 
-    taken = await run(engine, [group], reassemble)
-    again = await run(engine, [group], reassemble)
+    taken = await run(engine, [group], reassemble, complete_parts)
+    again = await run(engine, [group], reassemble, complete_parts)
     late = await run(
-        engine, [sms(ALICE, V1, "c", concat_ref="r", concat_total=3, concat_part=3)], reassemble
+        engine,
+        [sms(ALICE, V1, "c", concat_ref="r", concat_total=3, concat_part=3)],
+        reassemble,
+        complete_parts,
     )
 
     assert (taken.items[0].text, taken.items[0].note) == ("a", "incomplete: parts 1 of 3")
