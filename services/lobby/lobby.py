@@ -68,12 +68,16 @@ class Lobby:
             if await self._store.leave(sender, now=now):
                 return Reply(s.left_text)
         elif is_email(text):
+            live = await self._chats.has_live_chat(sender)
+            pair = None if live else await self._store.pairing(sender)
+            ended = pair if pair is not None and await self._chats.pair_opened(pair) else None
             outcome = await self._store.join(
                 sender,
                 text.lower(),
                 now=now,
-                live_chat=await self._chats.has_live_chat(sender),
+                live_chat=live,
                 grace=timedelta(seconds=s.pairing_grace),
+                ended_pair=ended,
             )
             if isinstance(outcome, Paired):
                 return OpenChat(outcome.partner, sender, outcome.pair_id)

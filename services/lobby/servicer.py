@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import duration_pb2
 
 from numproxy.common.numbers import mask
+from numproxy.lobby.chats import PAIR_KEY
 from numproxy.lobby.lobby import Decision, Drop, Lobby, OpenChat, Reply
 from numproxy.lobby.settings import LobbySettings
 from numproxy.v1 import hook_pb2, hook_pb2_grpc, session_pb2
@@ -60,7 +61,7 @@ class LobbyHooks(hook_pb2_grpc.HookServiceServicer):
                 session_pb2.ParticipantSpec(number=decision.sender, greeting=s.connected_text),
             ],
             pool=f"pools/{s.chat_pool}",
-            metadata={"app": "lobby", "pair": decision.pair_id},
+            metadata={"app": "lobby", PAIR_KEY: decision.pair_id},
             close_notice=s.goodbye_text,
         )
         if s.chat_ttl:

@@ -94,24 +94,39 @@ class LobbyStore:
     async def _lock(session: AsyncSession, now: datetime) -> None:
         await session.execute(update(LobbyLock).where(LobbyLock.id == 1).values(taken_at=now))
 
+    async def pairing(self, number: str) -> str | None:
+        """The id of the last pairing ``number`` is in, if the lobby still holds one."""
+        async with self._sessions() as session:
+            chat = await session.get(Chat, number)
+            return chat.pair_id if chat is not None else None
+
     async def join(
-        self, number: str, email: str, *, now: datetime, live_chat: bool, grace: timedelta
+        self,
+        number: str,
+        email: str,
+        *,
+        now: datetime,
+        live_chat: bool,
+        grace: timedelta,
+        ended_pair: str | None = None,
     ) -> JoinOutcome:
         """Queue ``number`` or pair it with a random waiting number (never itself).
 
-        ``live_chat``: the router shows a live chat for ``number`` (asked before the lock).
-        A pairing younger than ``grace`` counts as live too: the router may not have opened
-        the chat yet.
+        Asked of the router before the lock: ``live_chat``, whether it shows a live chat for
+        ``number``; ``ended_pair``, a pairing whose chat it opened and is no longer live. A
+        pairing the router has not shown yet counts as live for ``grace`` (the chat is being
+        opened), then as never opened.
         """
         async with self._sessions() as session, session.begin():
             await self._lock(session, now)
             chat = await session.get(Chat, number)
+            if live_chat:
+                return InChat()
             if chat is not None:
-                if live_chat or _aware(chat.paired_at) > now - grace:
+                over = chat.pair_id == ended_pair or _aware(chat.paired_at) <= now - grace
+                if not over:
                     return InChat()
                 await session.delete(chat)
-            elif live_chat:
-                return InChat()
             if await session.get(Waiting, number) is not None:
                 return Queued(again=True)
             partner = (

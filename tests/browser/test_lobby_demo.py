@@ -89,6 +89,12 @@ class Phone:
         expect(message).to_be_visible(timeout=WAIT_MS)
         return message
 
+    def expect_count(self, pattern: str, count: int) -> None:
+        from playwright.sync_api import expect
+
+        messages = self.pane.locator('[data-testid="received"]', has_text=pattern)
+        expect(messages).to_have_count(count, timeout=WAIT_MS)
+
     def count(self, pattern: str) -> int:
         return int(self.pane.locator('[data-testid="received"]', has_text=pattern).count())
 
@@ -161,6 +167,7 @@ def test_two_phones_meet_in_the_lobby_and_the_console_follows(
         "closed", timeout=WAIT_MS
     )
     expect(console.locator('[data-testid="closed-reason"]')).to_contain_text("participant ended")
+    expect(console.get_by_role("link", name="Close session")).to_have_count(0)
     assert_masked_only(console.content())
     screenshot(console, tmp_path, "console.png")
     screenshot(phones_page, tmp_path, "phones.png")
@@ -168,22 +175,17 @@ def test_two_phones_meet_in_the_lobby_and_the_console_follows(
     # Both rejoin; this time the console closes the chat, and both phones hear it.
     goodbyes = (ann.count(GOODBYE), bob.count(GOODBYE))
     ann.text("ann@example.com", to=LOBBY)
-    ann.received("Waiting for another user")
+    ann.expect_count("Waiting for another user", 2)
     bob.text("bob@example.org", to=LOBBY)
-    expect(bob.pane.locator('[data-testid="received"]', has_text=CONNECTED)).to_have_count(
-        2, timeout=WAIT_MS
-    )
+    bob.expect_count(CONNECTED, 2)
+    ann.expect_count(CONNECTED, 2)
     console.goto(f"{dev_stack.console}/sessions?pool=chat&status=open")
     console.locator('[data-testid="sessions"] a').first.click()
     console.get_by_role("link", name="Close session").click()
     console.get_by_test_id("confirm").click()
     expect(console.get_by_test_id("notice")).to_have_text("Session closed.")
-    expect(ann.pane.locator('[data-testid="received"]', has_text=GOODBYE)).to_have_count(
-        goodbyes[0] + 1, timeout=WAIT_MS
-    )
-    expect(bob.pane.locator('[data-testid="received"]', has_text=GOODBYE)).to_have_count(
-        goodbyes[1] + 1, timeout=WAIT_MS
-    )
+    ann.expect_count(GOODBYE, goodbyes[0] + 1)
+    bob.expect_count(GOODBYE, goodbyes[1] + 1)
     console.goto(f"{dev_stack.console}/audit")
     expect(console.locator('[data-testid="audit"]')).to_contain_text("close_session")
     assert re.search(r"local-dev", console.content())

@@ -24,15 +24,26 @@ class Chats(LiveChats):
 
     def __init__(self) -> None:
         self.live: set[str] = set()
+        self.opened: set[str] = set()
 
     async def has_live_chat(self, number: str) -> bool:
         return number in self.live
 
+    async def pair_opened(self, pair_id: str) -> bool:
+        return pair_id in self.opened
+
 
 async def join(
-    store: LobbyStore, number: str, *, at: datetime = NOW, live: bool = False
+    store: LobbyStore,
+    number: str,
+    *,
+    at: datetime = NOW,
+    live: bool = False,
+    ended_pair: str | None = None,
 ) -> JoinOutcome:
-    return await store.join(number, "x@example.com", now=at, live_chat=live, grace=GRACE)
+    return await store.join(
+        number, "x@example.com", now=at, live_chat=live, grace=GRACE, ended_pair=ended_pair
+    )
 
 
 async def test_the_second_email_pairs_with_the_first(lobby_engine: AsyncEngine) -> None:
@@ -53,7 +64,24 @@ async def test_nobody_is_paired_with_themselves(lobby_engine: AsyncEngine) -> No
     assert await store.waiting() == [ANN]
 
 
-async def test_after_the_chat_ended_both_may_rejoin(lobby_engine: AsyncEngine) -> None:
+async def test_once_the_router_shows_the_chat_ended_both_may_rejoin_at_once(
+    lobby_engine: AsyncEngine,
+) -> None:
+    store = LobbyStore(lobby_engine)
+    await join(store, ANN)
+    paired = await join(store, BOB)
+    assert isinstance(paired, Paired)
+    assert await store.pairing(ANN) == paired.pair_id
+    soon = NOW + GRACE / 3
+    assert await join(store, ANN, at=soon, ended_pair="another-pair") == InChat()
+    assert await join(store, ANN, at=soon, ended_pair=paired.pair_id) == Queued(again=False)
+    again = await join(store, BOB, at=soon, ended_pair=paired.pair_id)
+    assert isinstance(again, Paired) and again.partner == ANN
+
+
+async def test_a_pairing_never_opened_is_forgotten_after_the_grace(
+    lobby_engine: AsyncEngine,
+) -> None:
     store = LobbyStore(lobby_engine)
     await join(store, ANN)
     await join(store, BOB)
@@ -129,7 +157,8 @@ def settings(**changes: object) -> LobbySettings:
 async def test_the_lobby_answers_by_what_was_texted(lobby_engine: AsyncEngine) -> None:
     s = settings(help_interval=300)
     clock = [NOW]
-    lobby = Lobby(LobbyStore(lobby_engine), Chats(), s, clock=lambda: clock[0])
+    chats = Chats()
+    lobby = Lobby(LobbyStore(lobby_engine), chats, s, clock=lambda: clock[0])
     assert await lobby.resolve(ANN, " Ann@Example.com ") == Reply(s.waiting_text)
     assert await lobby.resolve(CAT, "hello?") == Reply(s.help_text)
     assert await lobby.resolve(CAT, "hello again") == Drop()  # rate limited
@@ -138,3 +167,7 @@ async def test_the_lobby_answers_by_what_was_texted(lobby_engine: AsyncEngine) -
     assert isinstance(opened, OpenChat) and (opened.partner, opened.sender) == (ANN, BOB)
     assert await lobby.resolve(CAT, "cat@example.net") == Reply(s.waiting_text)
     assert await lobby.resolve(CAT, "#end") == Reply(s.left_text)
+    # The chat ended (the router opened it, it is no longer live): Ann may queue again.
+    assert await lobby.resolve(ANN, "ann@example.com") == Reply(s.in_chat_text)
+    chats.opened.add(opened.pair_id)
+    assert await lobby.resolve(ANN, "ann@example.com") == Reply(s.waiting_text)
