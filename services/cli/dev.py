@@ -134,7 +134,7 @@ class Supervisor:
             "numproxy dev stack is up",
             f"  gateway    {c.gateway_url}  (Vonage webhooks: /webhooks/inbound-sms,"
             " /webhooks/delivery-receipt)",
-            f"  router     {c.router_address}  (gRPC: SessionService, PoolService)",
+            f"  router     {c.router_address}  (gRPC: SessionService, PoolService, EventService)",
             f"  sender     {c.sender_address}",
             f"  simulator  {c.simulator_url}  (/_sim/inbound, /_sim/outbox, /_sim/config)",
             f"  database   {url}",
