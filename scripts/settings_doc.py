@@ -14,7 +14,9 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from numproxy.console.settings import ConsoleSettings
 from numproxy.gateway.settings import GatewaySettings
+from numproxy.lobby.settings import LobbySettings
 from numproxy.router.settings import RouterSettings
 from numproxy.sender.settings import SenderSettings
 from numproxy.simulator.settings import SimulatorSettings
@@ -26,6 +28,8 @@ CLASSES: list[tuple[str, type[BaseSettings]]] = [
     ("router", RouterSettings),
     ("sender", SenderSettings),
     ("simulator", SimulatorSettings),
+    ("console", ConsoleSettings),
+    ("lobby", LobbySettings),
 ]
 
 

@@ -77,6 +77,8 @@ for helm_dir in helm3 helm4; do
     refuse "sqlite with two routers" --set router.replicaCount=2
     refuse "postgresql without a URL" --set database.type=postgresql
     refuse "bad signature method" --set gateway.signature.method=crc32
+    refuse "console without authentication" --set console.enabled=true \
+        --set secrets.consoleSecretKey=0123456789abcdef0123456789abcdef
     echo "ok   refuses bad values"
 done
 

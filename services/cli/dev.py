@@ -1,8 +1,9 @@
 """``numproxy dev``: the whole local stack, each service its own supervised process.
 
 Migrates the database, starts router, sender, simulator and gateway, makes sure the
-``default`` pool has numbers, prints where everything is, restarts a service that dies (as
-Kubernetes would), and stops everything in order on Ctrl-C / SIGTERM.
+``default`` pool has numbers, then runs the apps: the lobby (with its ``lobby`` and ``chat``
+pools) and the console (local-dev mode, loopback only). Prints where everything is, restarts
+a process that dies (as Kubernetes would), and stops everything in order on Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,13 +17,27 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import make_url
 
-from numproxy.cli.stack import SERVICES, STOP_ORDER, ServiceProcess, StackConfig, wait_ready
+from numproxy.cli.stack import (
+    APPS,
+    SERVICES,
+    STOP_ORDER,
+    ServiceProcess,
+    StackConfig,
+    wait_ready,
+)
 from numproxy.client import AlreadyExistsError, NumproxyClient
+from numproxy.common.grpc_client import open_channel
+from numproxy.common.settings import load_settings
+from numproxy.lobby.pools import ensure_pools
+from numproxy.lobby.settings import LobbySettings
 
 log = logging.getLogger("numproxy.dev")
 
 # Fictional numbers (the 555-01xx range) for the simulator's default pool.
 DEFAULT_NUMBERS = ("+12025550101", "+12025550102", "+12025550103", "+12025550104")
+# The lobby demo: one number to text an email to, two numbers for the chats.
+LOBBY_NUMBERS = ("+12025550105",)
+CHAT_NUMBERS = ("+12025550106", "+12025550107")
 RESTART_BACKOFF_MAX = 10.0
 
 
@@ -30,7 +45,7 @@ class Supervisor:
     def __init__(self, config: StackConfig, numbers: Sequence[str]) -> None:
         self.config = config
         self.numbers = list(numbers)
-        self.processes = {name: ServiceProcess(name, config) for name in SERVICES}
+        self.processes = {name: ServiceProcess(name, config) for name in SERVICES + APPS}
         self.stopping = asyncio.Event()
 
     async def run(self) -> int:
@@ -39,14 +54,16 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stopping.set)
         watchers: list[asyncio.Task[None]] = []
         try:
-            for name in SERVICES:
-                process = self.processes[name]
-                await process.start()
-                await self._until_ready_or_stopped(name, process)
-                if self.stopping.is_set():
-                    return 0
-                watchers.append(asyncio.create_task(self._watch(name)))
-            await self._seed_pool()
+            for group in (SERVICES, APPS):
+                if group is APPS:
+                    await self._seed_pools()
+                for name in group:
+                    process = self.processes[name]
+                    await process.start()
+                    await self._until_ready_or_stopped(name, process)
+                    if self.stopping.is_set():
+                        return 0
+                    watchers.append(asyncio.create_task(self._watch(name)))
             self._print_banner()
             await self.stopping.wait()
             return 0
@@ -57,7 +74,7 @@ class Supervisor:
             self.stopping.set()
             for task in watchers:
                 task.cancel()
-            for name in STOP_ORDER:
+            for name in (*reversed(APPS), *STOP_ORDER):
                 await self.processes[name].stop()
             print("numproxy dev: stopped", file=sys.stderr)
 
@@ -90,12 +107,24 @@ class Supervisor:
                 await wait_ready(name, self.config, process)
                 backoff = 0.5
 
-    async def _seed_pool(self) -> None:
+    async def _seed_pools(self) -> None:
+        """The ``default`` pool with the given numbers; the lobby's two pools with theirs."""
         async with NumproxyClient(self.config.router_address) as client:
             with contextlib.suppress(AlreadyExistsError):
                 await client.create_pool("default")
             if self.numbers:
                 await client.add_numbers("default", self.numbers)
+        channel = open_channel(self.config.router_address)
+        try:
+            await ensure_pools(
+                channel,
+                load_settings(LobbySettings),  # the pool ids and texts the lobby process reads
+                lobby_address=self.config.lobby_address,
+                lobby_numbers=LOBBY_NUMBERS,
+                chat_numbers=CHAT_NUMBERS,
+            )
+        finally:
+            await channel.close(None)
 
     def _print_banner(self) -> None:
         c = self.config
@@ -105,21 +134,41 @@ class Supervisor:
             "numproxy dev stack is up",
             f"  gateway    {c.gateway_url}  (Vonage webhooks: /webhooks/inbound-sms,"
             " /webhooks/delivery-receipt)",
-            f"  router     {c.router_address}  (gRPC: SessionService, PoolService)",
+            f"  router     {c.router_address}  (gRPC: SessionService, PoolService, EventService)",
             f"  sender     {c.sender_address}",
             f"  simulator  {c.simulator_url}  (/_sim/inbound, /_sim/outbox, /_sim/config)",
             f"  database   {url}",
             f"  pool       default: {', '.join(self.numbers) or '(no numbers added)'}",
+            f"  console    {c.console_url}  (operator console, local-dev mode: no sign-in)",
+            f"  lobby      {c.lobby_address}  (pool lobby: {', '.join(LOBBY_NUMBERS)};"
+            f" chats in pool chat: {', '.join(CHAT_NUMBERS)})",
+            f"  phones     {phones_url(c)}",
             "",
             "Try:  numproxy session create +15551230001 +15551230002",
+            "      or open the phones, text an email address from two of them, and chat",
             "Ctrl-C stops everything.",
             "",
         ]
         print("\n".join(lines), flush=True)
 
 
+def phones_url(config: StackConfig) -> str:
+    return f"{config.simulator_url}/_sim/phones?to=%2B{LOBBY_NUMBERS[0].lstrip('+')}"
+
+
 def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:
+    from numproxy.lobby.store import create_tables
+    from numproxy.router.store.dialect import create_engine
     from numproxy.router.store.migrations import upgrade
 
     upgrade(config.database_url)
+
+    async def lobby_tables() -> None:
+        engine = create_engine(config.lobby_database_url)
+        try:
+            await create_tables(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(lobby_tables())
     return asyncio.run(Supervisor(config, numbers).run())

@@ -21,6 +21,13 @@ SERVICE_HELP = {
     "router": "run the router (sessions, pools, routing), settings NUMPROXY_ROUTER_*",
     "sender": "run the sender (Vonage SMS API), settings NUMPROXY_SENDER_*",
     "simulator": "run the Vonage simulator, settings NUMPROXY_SIMULATOR_*",
+    "console": "run the operator console (web), settings NUMPROXY_CONSOLE_*",
+    "lobby": "run the lobby demo app (pairs strangers by email), settings NUMPROXY_LOBBY_*",
+}
+# Actions a service command takes instead of serving (passed on to its own main()).
+SERVICE_ACTIONS = {
+    "console": {"hash-password": "read a password (prompt or stdin), print its hash for USERS"},
+    "lobby": {"migrate": "create the lobby's tables in NUMPROXY_LOBBY_DATABASE_URL and exit"},
 }
 
 
@@ -52,12 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
                 help="migrate: apply database migrations to NUMPROXY_ROUTER_DATABASE_URL and exit",
             )
             p.add_argument("--database-url", help="with migrate: the database to migrate")
+        if name in SERVICE_ACTIONS:
+            actions = SERVICE_ACTIONS[name]
+            p.add_argument(
+                "action",
+                nargs="?",
+                choices=sorted(actions),
+                help="; ".join(f"{key}: {text}" for key, text in actions.items()),
+            )
         p.set_defaults(service=name)
 
     dev = sub.add_parser(
         "dev",
         help="run the whole stack locally (SQLite + simulator)",
-        description="Run router, sender, simulator and gateway as supervised local processes.",
+        description="Run router, sender, simulator and gateway as supervised local processes, "
+        "with the lobby demo and the operator console beside them.",
     )
     dev.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in .numproxy/)")
     dev.add_argument(
@@ -69,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--router-port", type=int, default=env_int("NUMPROXY_ROUTER_PORT", 50051))
     dev.add_argument("--sender-port", type=int, default=env_int("NUMPROXY_SENDER_PORT", 50052))
     dev.add_argument("--simulator-port", type=int, default=env_int("NUMPROXY_SIMULATOR_PORT", 8090))
+    dev.add_argument("--console-port", type=int, default=env_int("NUMPROXY_CONSOLE_PORT", 8070))
+    dev.add_argument("--lobby-port", type=int, default=env_int("NUMPROXY_LOBBY_PORT", 50061))
     dev.add_argument(
         "--signature-secret",
         default=os.environ.get("NUMPROXY_DEV_SIGNATURE_SECRET", ""),
@@ -85,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_service(name: str) -> int:
+def run_service(name: str, argv: Sequence[str] = ()) -> int:
     module = import_module(f"numproxy.{name}.__main__")
-    result: int = module.main([])
+    result: int = module.main(list(argv))
     return result
 
 
@@ -134,6 +152,8 @@ def dev(args: argparse.Namespace) -> int:
         router_port=args.router_port,
         sender_port=args.sender_port,
         simulator_port=args.simulator_port,
+        console_port=args.console_port,
+        lobby_port=args.lobby_port,
         extra_env=extra,
     )
     return run_dev(config, numbers)
@@ -145,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.group in SERVICE_HELP:
             if args.group == "router" and args.action == "migrate":
                 return migrate(args.database_url)
-            return run_service(args.group)
+            action = getattr(args, "action", None)
+            return run_service(args.group, [action] if action else [])
         if args.group == "dev":
             return dev(args)
         output = asyncio.run(run_command(args))

@@ -11,8 +11,10 @@ import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
 
@@ -20,6 +22,9 @@ from numproxy.common.grpc_client import is_serving, open_channel
 SERVICES = ("router", "sender", "simulator", "gateway")
 # Stop order: stop taking webhooks first, the sender (which the router drains into) last.
 STOP_ORDER = ("gateway", "simulator", "router", "sender")
+# Apps on the public API that ``numproxy dev`` runs beside the services: started after them,
+# stopped before them.
+APPS = ("lobby", "console")
 
 
 # Tuning the stack sets unless extra_env says otherwise: the simulator's default throughput.
@@ -34,6 +39,8 @@ class StackConfig:
     router_port: int = 50051
     sender_port: int = 50052
     simulator_port: int = 8090
+    console_port: int = 8070
+    lobby_port: int = 50061
     api_key: str = "simkey"
     api_secret: str = "simsecret"
     # Extra NUMPROXY_* variables for every service (signing, log format, ...).
@@ -54,6 +61,26 @@ class StackConfig:
     @property
     def simulator_url(self) -> str:
         return f"http://{self.host}:{self.simulator_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.host}:{self.console_port}"
+
+    @property
+    def lobby_address(self) -> str:
+        return f"{self.host}:{self.lobby_port}"
+
+    @property
+    def lobby_database_url(self) -> str:
+        """The lobby's own SQLite file: beside the stack's SQLite database, else in
+        .numproxy/."""
+        url = make_url(self.database_url)
+        folder = (
+            Path(url.database).parent
+            if url.get_backend_name() == "sqlite" and url.database
+            else Path(".numproxy")
+        )
+        return f"sqlite+aiosqlite:///{folder / 'lobby.db'}"
 
     def service_env(self, service: str) -> dict[str, str]:
         """The NUMPROXY_<SERVICE>_* variables that wire ``service`` into this stack."""
@@ -78,6 +105,18 @@ class StackConfig:
             "gateway": {
                 "PORT": str(self.gateway_port),
                 "ROUTER_ADDRESS": self.router_address,
+            },
+            "lobby": {
+                "PORT": str(self.lobby_port),
+                "ROUTER_ADDRESS": self.router_address,
+                "DATABASE_URL": self.lobby_database_url,
+            },
+            "console": {
+                "PORT": str(self.console_port),
+                "ROUTER_ADDRESS": self.router_address,
+                # Loopback only (the console refuses local-dev mode on any other address).
+                "LOCAL_DEV": "true",
+                "COOKIE_SECURE": "false",
             },
         }[service]
         prefix = f"NUMPROXY_{service.upper()}_"
@@ -139,8 +178,12 @@ class ServiceProcess:
 
 async def is_ready(service: str, config: StackConfig) -> bool:
     """Whether ``service`` answers its own health check."""
-    if service in ("router", "sender"):
-        address = config.router_address if service == "router" else config.sender_address
+    if service in ("router", "sender", "lobby"):
+        address = {
+            "router": config.router_address,
+            "sender": config.sender_address,
+            "lobby": config.lobby_address,
+        }[service]
         channel = open_channel(address)
         try:
             return await is_serving(channel)
@@ -149,6 +192,7 @@ async def is_ready(service: str, config: StackConfig) -> bool:
     url = {
         "gateway": f"{config.gateway_url}/healthz",
         "simulator": f"{config.simulator_url}/_sim/config",
+        "console": f"{config.console_url}/healthz",
     }[service]
     try:
         async with httpx.AsyncClient(timeout=1.0) as client:

@@ -12,6 +12,8 @@ Control API (JSON):
   GET    /_sim/stats              request counters (per status, HTTP 500s, parts accepted)
   POST   /_sim/reset              outbox, counters, attempts and config back to the start
   GET    /_sim/health             {"status": "ok"}
+  GET    /_sim/phones             phone panes in the browser (?phones=A,B,C&to=PROXY)
+  GET    /_sim/phones/messages    SMS one phone received (?number=, ?after= sequence)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.routing import Route
 
 from numproxy.common.http_client import build_http_client
 from numproxy.simulator.core import BadRequest, InboundRequest, Simulator
+from numproxy.simulator.phones import phone_messages, phones_page
 from numproxy.simulator.settings import SimulatorSettings
 from numproxy.simulator.state import ConfigError
 
@@ -171,6 +174,8 @@ def create_app(settings: SimulatorSettings) -> Starlette:
             Route("/_sim/stats", stats, methods=["GET"]),
             Route("/_sim/reset", reset, methods=["POST"]),
             Route("/_sim/health", health, methods=["GET"]),
+            Route("/_sim/phones", phones_page, methods=["GET"]),
+            Route("/_sim/phones/messages", phone_messages, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -118,6 +118,8 @@ class SmsApi:
         self._price = to_units(settings.message_price)
         self.balance = to_units(settings.balance)
         self.outbox: deque[dict[str, Any]] = deque(maxlen=settings.outbox_limit)
+        # SMS ever accepted: the outbox's last record is number ``accepted`` (phones page).
+        self.accepted = 0
 
     def reset(self) -> None:
         self.outbox.clear()
@@ -277,4 +279,5 @@ class SmsApi:
             "time": self._clock(),
         }
         self.outbox.append(record)
+        self.accepted += 1
         return Accepted(record, tuple(entries))

@@ -205,6 +205,12 @@ def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> 
         (["gateway.replicaCunt=2"], "replicaCunt"),
         (["database.type=mysql"], "postgresql"),
         (["gateway.signature.method=crc32"], "signature"),
+        (
+            ["console.enabled=true", "secrets.consoleSecretKey=" + "k" * 32],
+            "console.enabled needs authentication",
+        ),
+        (["console.enabled=true", "secrets.consoleUsers=a:admin:x"], "consoleSecretKey"),
+        (["console.enabled=true", "console.auth.header=X-User"], "trustedProxies"),
     ],
 )
 def test_bad_values_are_refused(helm: Path, sets: list[str], message: str) -> None:
@@ -258,3 +264,50 @@ def test_kubernetes_validate_strict(helm3: Path, tmp_path: Path, combo_name: str
             text=True,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_console_is_off_by_default(helm: Path) -> None:
+    docs = render(helm, CHART, [])
+    labels = [d["metadata"]["labels"].get("app.kubernetes.io/component") for d in docs]
+    assert "console" not in labels and not any("console" in d["metadata"]["name"] for d in docs)
+
+
+def test_the_console_component(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["console"])
+    console = [d for d in docs if d["metadata"]["name"] == "numproxy-console"]
+    assert {d["kind"] for d in console} == {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+        "Ingress",
+    }
+    (dep,) = of_kind(console, "Deployment")
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["numproxy", "console"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert secrets["NUMPROXY_CONSOLE_SECRET_KEY"]["key"] == "console-secret-key"
+    assert secrets["NUMPROXY_CONSOLE_USERS"] == {
+        "name": "numproxy",
+        "key": "console-users",
+        "optional": True,
+    }
+    (config,) = of_kind(console, "ConfigMap")
+    assert config["data"]["NUMPROXY_CONSOLE_ROUTER_ADDRESS"] == "numproxy-router:50051"
+    assert config["data"]["NUMPROXY_CONSOLE_TRUSTED_PROXIES"] == '["10.42.0.0/16"]'
+    assert not any("SECRET" in key or "USERS" in key for key in config["data"])
+    (ingress,) = of_kind(console, "Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "numproxy-console", "port": {"number": 8070}}
+    (policy,) = of_kind(console, "NetworkPolicy")
+    egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert egress_ports == {53, 50051}
+    router_policy = one(docs, "NetworkPolicy", "numproxy-router")
+    router_peers = [
+        p["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component")
+        for rule in router_policy["spec"]["ingress"]
+        for p in rule["from"]
+    ]
+    assert "console" in router_peers

@@ -34,7 +34,8 @@ def port_open(port: int) -> bool:
 
 
 async def test_dev_stack_with_cli(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("gateway", "router", "sender", "simulator")}
+    services = ("gateway", "router", "sender", "simulator", "console", "lobby")
+    ports = {name: free_port() for name in services}
     dev = await asyncio.create_subprocess_exec(
         NUMPROXY,
         "dev",

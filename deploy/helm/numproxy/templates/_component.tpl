@@ -1,7 +1,7 @@
 {{/*
 One named template renders everything a service needs: ConfigMap, Deployment, Service, and
 (when asked for) HorizontalPodAutoscaler, PodDisruptionBudget and NetworkPolicy.
-Call it with (dict "root" $ "component" "gateway|router|sender|simulator").
+Call it with (dict "root" $ "component" "gateway|router|sender|simulator|console").
 */}}
 {{- define "numproxy.component" -}}
 {{- $root := .root }}
@@ -13,6 +13,8 @@ Call it with (dict "root" $ "component" "gateway|router|sender|simulator").
 {{- $config := include "numproxy.config" . | trim }}
 {{- $sqlite := and (eq $c "router") (eq $root.Values.database.type "sqlite") }}
 {{- $minReplicas := include "numproxy.minReplicas" . | int }}
+{{- $ready := get (dict "gateway" "/readyz" "console" "/readyz" "simulator" "/_sim/health") $c }}
+{{- $alive := get (dict "gateway" "/healthz" "console" "/healthz" "simulator" "/_sim/health") $c }}
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -107,14 +109,14 @@ spec:
           {{- else }}
           readinessProbe:
             httpGet:
-              path: {{ ternary "/readyz" "/_sim/health" (eq $c "gateway") }}
+              path: {{ $ready }}
               port: http
             periodSeconds: 5
             timeoutSeconds: 2
             failureThreshold: 2
           livenessProbe:
             httpGet:
-              path: {{ ternary "/healthz" "/_sim/health" (eq $c "gateway") }}
+              path: {{ $alive }}
               port: http
             initialDelaySeconds: 10
             periodSeconds: 10
@@ -266,6 +268,9 @@ spec:
       from:
         {{- include "numproxy.podPeer" (dict "root" $root "component" "gateway") | nindent 8 }}
         {{- include "numproxy.podPeer" (dict "root" $root "component" "test") | nindent 8 }}
+        {{- if $root.Values.console.enabled }}
+        {{- include "numproxy.podPeer" (dict "root" $root "component" "console") | nindent 8 }}
+        {{- end }}
         {{- with $np.router.clients }}
         {{- toYaml . | nindent 8 }}
         {{- else }}
@@ -287,6 +292,15 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- include "numproxy.podPeer" (dict "root" $root "component" "sender") | nindent 8 }}
       {{- end }}
+    {{- else if eq $c "console" }}
+    - ports:
+        - port: {{ $port }}
+          protocol: TCP
+      {{- with $np.console.from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+        {{- include "numproxy.podPeer" (dict "root" $root "component" "test") | nindent 8 }}
+      {{- end }}
     {{- end }}
   egress:
     - ports:
@@ -294,7 +308,7 @@ spec:
           protocol: UDP
         - port: {{ $np.dns.port }}
           protocol: TCP
-    {{- if eq $c "gateway" }}
+    {{- if or (eq $c "gateway") (eq $c "console") }}
     - ports:
         - port: {{ include "numproxy.containerPort" "router" }}
           protocol: TCP

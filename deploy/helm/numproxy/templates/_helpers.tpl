@@ -101,7 +101,7 @@ The Secret holding credentials and the database URL.
 Container port of each component (fixed; the Services' ports are configurable).
 */}}
 {{- define "numproxy.containerPort" -}}
-{{- get (dict "gateway" 8080 "router" 50051 "sender" 50052 "simulator" 8090) . }}
+{{- get (dict "gateway" 8080 "router" 50051 "sender" 50052 "simulator" 8090 "console" 8070) . }}
 {{- end }}
 
 {{/*
@@ -166,6 +166,13 @@ inline. User `config` entries come last and win.
 {{- if $root.Values.gateway.signature.enabled }}
 {{- $_ := set $env "SIGNATURE_METHOD" $root.Values.gateway.signature.method }}
 {{- end }}
+{{- else if eq $c "console" }}
+{{- $auth := $root.Values.console.auth }}
+{{- $_ := set $env "ROUTER_ADDRESS" (include "numproxy.routerAddress" $root) }}
+{{- $_ := set $env "AUTH_HEADER" $auth.header }}
+{{- $_ := set $env "TRUSTED_PROXIES" (toJson $auth.trustedProxies) }}
+{{- $_ := set $env "HEADER_DEFAULT_ROLE" $auth.headerDefaultRole }}
+{{- $_ := set $env "HEADER_ROLES" (toJson $auth.headerRoles) }}
 {{- end }}
 {{- range $k, $val := $v.config }}
 {{- $_ := set $env $k (toString $val) }}
@@ -198,12 +205,20 @@ Variables read from the Secret, per component, as a list of EnvVar.
 {{- if and (eq $c "router") (eq $root.Values.database.type "postgresql") }}
 {{- $refs = append $refs (list "DATABASE_URL" $s.keys.databaseUrl) }}
 {{- end }}
+{{- if eq $c "console" }}
+{{- $refs = append $refs (list "SECRET_KEY" $s.keys.consoleSecretKey) }}
+{{- /* Optional: with header authentication only, the Secret needs no accounts. */ -}}
+{{- $refs = append $refs (list "USERS" $s.keys.consoleUsers true) }}
+{{- end }}
 {{- range $refs }}
 - name: {{ printf "%s%s" $prefix (index . 0) }}
   valueFrom:
     secretKeyRef:
       name: {{ $name }}
       key: {{ index . 1 }}
+      {{- if gt (len .) 2 }}
+      optional: true
+      {{- end }}
 {{- end }}
 {{- end }}
 
@@ -231,6 +246,20 @@ Chart-wide validation: fail early with a message instead of rendering something 
 {{- if and (eq .Values.database.type "postgresql") (not .Values.secrets.existingSecret) (not .Values.secrets.databaseUrl) }}
 {{- fail "database.type=postgresql needs the database URL: set secrets.existingSecret (recommended) or secrets.databaseUrl" }}
 {{- end }}
+{{- if .Values.console.enabled }}
+{{- $auth := .Values.console.auth }}
+{{- if and $auth.header (not $auth.trustedProxies) }}
+{{- fail "console.auth.header needs console.auth.trustedProxies (the auth proxies' addresses)" }}
+{{- end }}
+{{- if not .Values.secrets.existingSecret }}
+{{- if lt (len .Values.secrets.consoleSecretKey) 32 }}
+{{- fail "console.enabled needs secrets.consoleSecretKey (32+ characters) or secrets.existingSecret" }}
+{{- end }}
+{{- if and (not $auth.header) (not .Values.secrets.consoleUsers) }}
+{{- fail "console.enabled needs authentication: console.auth.header + trustedProxies, or login accounts (secrets.consoleUsers / the Secret's console-users key)" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -243,6 +272,12 @@ Data of the chart-managed Secret (base64), keys as configured in secrets.keys.
 {{ $s.keys.signatureSecret }}: {{ $s.signatureSecret | b64enc | quote }}
 {{- if eq .Values.database.type "postgresql" }}
 {{ $s.keys.databaseUrl }}: {{ $s.databaseUrl | b64enc | quote }}
+{{- end }}
+{{- if .Values.console.enabled }}
+{{ $s.keys.consoleSecretKey }}: {{ $s.consoleSecretKey | b64enc | quote }}
+{{- if $s.consoleUsers }}
+{{ $s.keys.consoleUsers }}: {{ $s.consoleUsers | b64enc | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
