@@ -26,8 +26,9 @@ NUMPROXY = str(Path(sys.executable).parent / "numproxy")
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
-    config = free_stack_config(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}")
+async def stack(database_url: str) -> AsyncIterator[LocalStack]:
+    """The stack on SQLite, then on PostgreSQL."""
+    config = free_stack_config(database_url)
     async with local_stack(config) as running:
         await configure_pool(
             config.database_url, end_command="#end", close_notice=NOTICE, prefix_display_name=True
