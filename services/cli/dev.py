@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -24,6 +27,7 @@ log = logging.getLogger("numproxy.dev")
 # Fictional numbers (the 555-01xx range) for the simulator's default pool.
 DEFAULT_NUMBERS = ("+12025550101", "+12025550102", "+12025550103", "+12025550104")
 RESTART_BACKOFF_MAX = 10.0
+SIGNATURE_SECRET_FILE = "signature-secret"
 
 
 class Supervisor:
@@ -108,6 +112,7 @@ class Supervisor:
             f"  router     {c.router_address}  (gRPC: SessionService, PoolService)",
             f"  sender     {c.sender_address}",
             f"  simulator  {c.simulator_url}  (/_sim/inbound, /_sim/outbox, /_sim/config)",
+            f"  webhooks   signed ({c.signature_method}); unsigned or tampered ones are refused",
             f"  database   {url}",
             f"  pool       default: {', '.join(self.numbers) or '(no numbers added)'}",
             "",
@@ -116,6 +121,19 @@ class Supervisor:
             "",
         ]
         print("\n".join(lines), flush=True)
+
+
+def dev_signature_secret(state: Path) -> str:
+    """The stack's webhook signature secret: made once, random, kept in ``state`` (owner-only)
+    so a developer can sign their own test webhooks with it."""
+    path = state / SIGNATURE_SECRET_FILE
+    secret = path.read_text().strip() if path.exists() else ""
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secret + "\n")
+    return secret
 
 
 def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:
