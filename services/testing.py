@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -180,8 +181,8 @@ class NumproxyStack:
         *,
         database: Literal["postgres", "sqlite"] = "postgres",
         postgres_image: str | None = None,
-        signature_secret: str = "",
-        signature_method: str = "md5hash",
+        signature_secret: str | None = None,
+        signature_method: str = "sha256",
         env: Mapping[str, Mapping[str, str]] | None = None,
         startup_timeout: float = 90.0,
     ) -> None:
@@ -199,7 +200,9 @@ class NumproxyStack:
             or os.environ.get("NUMPROXY_TESTING_POSTGRES_IMAGE")
             or DEFAULT_POSTGRES_IMAGE
         )
-        self.signature_secret = signature_secret
+        # The simulator signs webhooks and the gateway requires it, as in production; a random
+        # one unless given (``signature_secret`` lets a test sign its own webhooks).
+        self.signature_secret = signature_secret or secrets.token_urlsafe(24)
         self.signature_method = signature_method
         self.env = {name: dict(values) for name, values in (env or {}).items()}
         self.startup_timeout = startup_timeout
@@ -385,12 +388,10 @@ class NumproxyStack:
         del self._containers["migrate"]
 
     def _start_services(self, database_url: str, services: tuple[str, ...]) -> None:
-        signing: dict[str, str] = {}
-        if self.signature_secret:
-            signing = {
-                "SIGNATURE_SECRET": self.signature_secret,
-                "SIGNATURE_METHOD": self.signature_method,
-            }
+        signing = {
+            "SIGNATURE_SECRET": self.signature_secret,
+            "SIGNATURE_METHOD": self.signature_method,
+        }
         wiring: dict[str, tuple[int, dict[str, str]]] = {
             "router": (
                 ROUTER_PORT,

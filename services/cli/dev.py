@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -39,6 +42,7 @@ DEFAULT_NUMBERS = ("+12025550101", "+12025550102", "+12025550103", "+12025550104
 LOBBY_NUMBERS = ("+12025550105",)
 CHAT_NUMBERS = ("+12025550106", "+12025550107")
 RESTART_BACKOFF_MAX = 10.0
+SIGNATURE_SECRET_FILE = "signature-secret"
 
 
 class Supervisor:
@@ -137,6 +141,7 @@ class Supervisor:
             f"  router     {c.router_address}  (gRPC: SessionService, PoolService, EventService)",
             f"  sender     {c.sender_address}",
             f"  simulator  {c.simulator_url}  (/_sim/inbound, /_sim/outbox, /_sim/config)",
+            f"  webhooks   signed ({c.signature_method}); unsigned or tampered ones are refused",
             f"  database   {url}",
             f"  pool       default: {', '.join(self.numbers) or '(no numbers added)'}",
             f"  console    {c.console_url}  (operator console, local-dev mode: no sign-in)",
@@ -154,6 +159,19 @@ class Supervisor:
 
 def phones_url(config: StackConfig) -> str:
     return f"{config.simulator_url}/_sim/phones?to=%2B{LOBBY_NUMBERS[0].lstrip('+')}"
+
+
+def dev_signature_secret(state: Path) -> str:
+    """The stack's webhook signature secret: made once, random, kept in ``state`` (owner-only)
+    so a developer can sign their own test webhooks with it."""
+    path = state / SIGNATURE_SECRET_FILE
+    secret = path.read_text().strip() if path.exists() else ""
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secret + "\n")
+    return secret
 
 
 def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:

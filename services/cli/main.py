@@ -9,12 +9,15 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from numproxy import __version__
 from numproxy.cli.admin import add_commands, run_command
 from numproxy.cli.events import interrupted
 from numproxy.client import NumproxyError
+
+if TYPE_CHECKING:
+    from numproxy.cli.stack import StackConfig
 
 SERVICE_HELP = {
     "gateway": "run the gateway (Vonage webhooks -> router), settings NUMPROXY_GATEWAY_*",
@@ -90,11 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--signature-secret",
         default=os.environ.get("NUMPROXY_DEV_SIGNATURE_SECRET", ""),
-        help="sign webhooks (simulator) and require signatures (gateway) with this secret",
+        help="sign webhooks (simulator) and require signatures (gateway) with this secret "
+        "(default: a random one kept in .numproxy/signature-secret)",
     )
     dev.add_argument(
         "--signature-method",
-        default="md5hash",
+        default="sha256",
         choices=["md5hash", "md5", "sha1", "sha256", "sha512"],
     )
     dev.set_defaults(service="dev")
@@ -120,17 +124,33 @@ def migrate(database_url: str | None) -> int:
     return 0
 
 
+def dev_config(args: argparse.Namespace, state: Path) -> StackConfig:
+    """The stack ``numproxy dev`` runs: its state (SQLite database, signature secret) in
+    ``state``; webhooks are signed with ``--signature-secret`` or the state's own secret."""
+    from numproxy.cli.dev import dev_signature_secret
+    from numproxy.cli.stack import StackConfig
+    from numproxy.common.vonage_signing import SignatureMethod
+
+    state.mkdir(exist_ok=True)
+    return StackConfig(
+        database_url=args.database_url or f"sqlite+aiosqlite:///{state}/dev.db",
+        host=args.host,
+        gateway_port=args.gateway_port,
+        router_port=args.router_port,
+        sender_port=args.sender_port,
+        simulator_port=args.simulator_port,
+        console_port=args.console_port,
+        lobby_port=args.lobby_port,
+        signature_secret=args.signature_secret or dev_signature_secret(state),
+        signature_method=cast(SignatureMethod, args.signature_method),  # argparse choices
+    )
+
+
 def dev(args: argparse.Namespace) -> int:
     from numproxy.cli.dev import DEFAULT_NUMBERS, run_dev
-    from numproxy.cli.stack import StackConfig
     from numproxy.common.errors import InvalidArgument
     from numproxy.common.numbers import normalize
 
-    if args.database_url:
-        database_url = args.database_url
-    else:
-        Path(".numproxy").mkdir(exist_ok=True)
-        database_url = "sqlite+aiosqlite:///.numproxy/dev.db"
     try:
         numbers = (
             [normalize(n, field="--numbers") for n in args.numbers.split(",") if n.strip()]
@@ -140,23 +160,7 @@ def dev(args: argparse.Namespace) -> int:
     except InvalidArgument as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
-    extra: dict[str, str] = {}
-    if args.signature_secret:
-        for service in ("GATEWAY", "SIMULATOR"):
-            extra[f"NUMPROXY_{service}_SIGNATURE_SECRET"] = args.signature_secret
-            extra[f"NUMPROXY_{service}_SIGNATURE_METHOD"] = args.signature_method
-    config = StackConfig(
-        database_url=database_url,
-        host=args.host,
-        gateway_port=args.gateway_port,
-        router_port=args.router_port,
-        sender_port=args.sender_port,
-        simulator_port=args.simulator_port,
-        console_port=args.console_port,
-        lobby_port=args.lobby_port,
-        extra_env=extra,
-    )
-    return run_dev(config, numbers)
+    return run_dev(dev_config(args, Path(".numproxy")), numbers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

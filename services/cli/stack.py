@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.vonage_signing import SignatureMethod
 
 # Start order: the router and sender first, the gateway (which needs the router) last.
 SERVICES = ("router", "sender", "simulator", "gateway")
@@ -43,6 +44,10 @@ class StackConfig:
     lobby_port: int = 50061
     api_key: str = "simkey"
     api_secret: str = "simsecret"
+    # The simulator signs webhooks with it and the gateway requires it; empty = the gateway
+    # refuses to start unless extra_env sets NUMPROXY_GATEWAY_ALLOW_UNSIGNED=true.
+    signature_secret: str = field(default="", repr=False)
+    signature_method: SignatureMethod = "sha256"
     # Extra NUMPROXY_* variables for every service (signing, log format, ...).
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -119,6 +124,9 @@ class StackConfig:
                 "COOKIE_SECURE": "false",
             },
         }[service]
+        if self.signature_secret and service in ("gateway", "simulator"):
+            values["SIGNATURE_SECRET"] = self.signature_secret
+            values["SIGNATURE_METHOD"] = self.signature_method
         prefix = f"NUMPROXY_{service.upper()}_"
         env = {prefix + "HOST": self.host}
         env.update({prefix + key: value for key, value in values.items()})

@@ -38,7 +38,8 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 def load_settings(cls: type[SettingsT]) -> SettingsT:
-    """Read ``cls`` from the environment; bad values exit (status 2) with one line each.
+    """Read ``cls`` from the environment; bad values exit (status 2) with one line each (one
+    line in all when there is one problem).
 
     The message names the environment variable and the problem, never the value of a secret.
     """
@@ -46,9 +47,15 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
         return cls()
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
-        lines = [f"invalid configuration ({len(exc.errors())} problem(s)):"]
+        problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            lines.append(f"  {prefix}{field.upper()}: {error['msg']}")
-        print("\n".join(lines), file=sys.stderr)
+            # Errors about the whole class (no field) name their variables themselves.
+            problems.append(f"{prefix}{field.upper()}: {error['msg']}" if field else error["msg"])
+        if len(problems) == 1:
+            print(f"invalid configuration: {problems[0]}", file=sys.stderr)
+        else:
+            lines = [f"invalid configuration ({len(problems)} problems):"]
+            lines.extend(f"  {problem}" for problem in problems)
+            print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None

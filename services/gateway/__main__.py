@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 _DESCRIPTION = """\
 Vonage webhooks (inbound SMS, Messages API, delivery receipts) -> router gRPC calls.
 Configured only by NUMPROXY_GATEWAY_* environment variables: HOST, PORT, ROUTER_ADDRESS,
-ROUTER_TIMEOUT, ROUTER_BATCH_MAX, ROUTER_BATCH_CONCURRENCY, SIGNATURE_SECRET, SIGNATURE_METHOD,
-SIGNATURE_MAX_AGE, MAX_BODY_BYTES, LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
+ROUTER_TIMEOUT, ROUTER_BATCH_MAX, ROUTER_BATCH_CONCURRENCY, SIGNATURE_SECRET (required unless
+ALLOW_UNSIGNED=true), SIGNATURE_METHOD, SIGNATURE_MAX_AGE, REPLAY_CACHE_SIZE, MAX_BODY_BYTES,
+LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
 
 
 async def run(settings: GatewaySettings) -> None:
@@ -36,13 +37,19 @@ async def run(settings: GatewaySettings) -> None:
             batch_concurrency=settings.router_batch_concurrency,
         )
         app = create_app(settings, router)
+        signed = bool(settings.signature_secret.get_secret_value())
         log.info(
             "gateway listening on %s:%d, router %s, signed webhooks %s",
             settings.host,
             settings.port,
             settings.router_address,
-            "required" if settings.signature_secret.get_secret_value() else "not required",
+            "required" if signed else "not required",
         )
+        if not signed:
+            log.warning(
+                "NUMPROXY_GATEWAY_ALLOW_UNSIGNED=true and no signature secret: anyone who can "
+                "reach this gateway can forge webhooks"
+            )
         await serve_http(app, settings.host, settings.port, settings.shutdown_grace)
     finally:
         await channel.close(None)

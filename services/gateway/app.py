@@ -7,6 +7,7 @@ reached (Vonage retries), and a JSON error for anything it sent wrong.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -23,12 +24,13 @@ from starlette.routing import Route
 from numproxy.common.logging import request_id
 from numproxy.common.numbers import mask
 from numproxy.gateway.delivery_receipt import parse_delivery_receipt
-from numproxy.gateway.errors import WebhookError, error_response
+from numproxy.gateway.errors import WebhookError, error_response, unauthorized
 from numproxy.gateway.inbound_message import parse_inbound_message
 from numproxy.gateway.inbound_sms import parse_inbound_sms
-from numproxy.gateway.message_token import verify_message_token
+from numproxy.gateway.message_token import bearer_token, verify_message_token
 from numproxy.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from numproxy.gateway.params import JSON, read_body, read_params, require_media_type
+from numproxy.gateway.replay import ReplayCache
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
 from numproxy.gateway.sms_signature import check_sms_signature
@@ -53,6 +55,8 @@ class Trace:
     error: str = ""
     detail: str = ""
     failure: Exception | None = None
+    # The signed request this webhook claimed in the replay cache (released unless accepted).
+    replay_key: str = ""
 
     def identify(self, message_id: str, sender: str, recipient: str) -> None:
         self.message_id, self.sender, self.recipient = message_id, sender, recipient
@@ -68,8 +72,10 @@ class Webhooks:
         router: RouterClient,
         clock: Clock,
         metrics: GatewayMetrics,
+        replays: ReplayCache,
     ) -> None:
         self.metrics = metrics
+        self._replays = replays
         self._settings = settings
         self._secret = settings.signature_secret.get_secret_value()
         self._router = router
@@ -84,19 +90,29 @@ class Webhooks:
     async def delivery_receipt(self, request: Request) -> Response:
         return await self._run("delivery-receipt", request, self._delivery_receipt)
 
-    async def _signed_params(self, request: Request) -> dict[str, str]:
+    async def _signed_params(self, request: Request, trace: Trace) -> dict[str, str]:
         params = await read_params(request, self._settings.max_body_bytes)
+        now = self._clock()
         check_sms_signature(
             params,
             secret=self._secret,
             method=self._settings.signature_method,
             max_age=self._settings.signature_max_age,
-            now=self._clock(),
+            now=now,
         )
+        if self._secret:
+            # Signatures compare case-insensitively, so one request has one key.
+            self._claim(trace, "sig:" + params["sig"].lower(), now)
         return params
 
+    def _claim(self, trace: Trace, key: str, now: float) -> None:
+        """Refuse a signed request this process has already accepted (or is handling)."""
+        if not self._replays.claim(key, now):
+            raise unauthorized("SIGNATURE_REPLAYED", "this signed request was already received")
+        trace.replay_key = key
+
     async def _inbound_sms(self, request: Request, trace: Trace) -> None:
-        sms = parse_inbound_sms(await self._signed_params(request))
+        sms = parse_inbound_sms(await self._signed_params(request, trace))
         trace.identify(sms.message_id, sms.from_number, sms.to_number)
         reply = await self._router.receive_sms(sms)
         trace.outcome = _outcome_name(reply.outcome)
@@ -104,20 +120,27 @@ class Webhooks:
     async def _inbound_message(self, request: Request, trace: Trace) -> None:
         require_media_type(request, JSON)
         body = await read_body(request, self._settings.max_body_bytes)
+        authorization = request.headers.get("authorization")
+        now = self._clock()
         claims = verify_message_token(
-            request.headers.get("authorization"),
+            authorization,
             body,
             secret=self._secret,
             max_age=self._settings.signature_max_age,
-            now=self._clock(),
+            now=now,
         )
+        if self._secret:
+            jti = claims.get("jti")
+            token = bearer_token(authorization) or ""
+            key = f"jti:{jti}" if isinstance(jti, str) and jti else "jwt:" + _digest(token)
+            self._claim(trace, key, now)
         sms = parse_inbound_message(body, claims)
         trace.identify(sms.message_id, sms.from_number, sms.to_number)
         reply = await self._router.receive_sms(sms)
         trace.outcome = _outcome_name(reply.outcome)
 
     async def _delivery_receipt(self, request: Request, trace: Trace) -> None:
-        receipt = parse_delivery_receipt(await self._signed_params(request))
+        receipt = parse_delivery_receipt(await self._signed_params(request, trace))
         trace.identify(receipt.message_id, receipt.sender_id, receipt.recipient_number)
         reply = await self._router.receive_delivery_receipt(receipt)
         trace.outcome = f"{receipt.status}/{'matched' if reply.matched else 'unmatched'}"
@@ -128,10 +151,12 @@ class Webhooks:
         token = request_id.set(rid)
         trace = Trace(webhook, request.method)
         started = time.perf_counter()
+        accepted = False
         try:
             try:
                 await handler(request, trace)
                 response: Response = Response(status_code=204)
+                accepted = True
             except WebhookError as exc:
                 response = exc.response()
                 trace.error, trace.detail = exc.code, exc.detail
@@ -143,7 +168,15 @@ class Webhooks:
             response.headers["x-request-id"] = rid
             return response
         finally:
+            # Only an accepted request is remembered: Vonage may deliver any other again (also
+            # one cut off by a disconnect, which ends here as a cancellation).
+            if trace.replay_key and not accepted:
+                self._replays.release(trace.replay_key)
             request_id.reset(token)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _outcome_name(outcome: inbound_pb2.InboundOutcome.ValueType) -> str:
@@ -193,7 +226,8 @@ def create_app(
 ) -> Starlette:
     """The gateway's ASGI app; ``router`` (and its channel) belong to the caller."""
     metrics = GatewayMetrics()
-    webhooks = Webhooks(settings, router, clock, metrics)
+    replays = ReplayCache(settings.replay_cache_size, settings.signature_max_age)
+    webhooks = Webhooks(settings, router, clock, metrics, replays)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

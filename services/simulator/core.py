@@ -158,7 +158,7 @@ class Simulator:
             message = payloads.inbound_message(sender, receiver, request.text, now=now)
             url = f"{self._gateway}/webhooks/inbound-message"
             uuid = message["message_uuid"]
-            hooks = [build("inbound", uuid, url, "messages", message, self._signer, now)]
+            specs: list[tuple[str, Format, dict[str, Any]]] = [(uuid, "messages", message)]
         else:
             url = f"{self._gateway}/webhooks/inbound-sms"
             parts = payloads.inbound_sms(
@@ -171,16 +171,18 @@ class Simulator:
                 split=request.split,
                 shuffle=request.shuffle,
             )
-            hooks = [
-                build("inbound", p["messageId"], url, request.format, p, self._signer, now)
-                for p in parts
-            ]
+            specs = [(p["messageId"], request.format, p) for p in parts]
+        hooks = []
         statuses = []
-        for hook in hooks:
+        for message_id, fmt, payload in specs:
+            hook = build("inbound", message_id, url, fmt, payload, self._signer, now)
+            hooks.append(hook)
             statuses.append(await self.deliverer.first_attempt(hook))
             rate = self.config.duplicate_rate
             if request.duplicate or (rate and random.random() < rate):
-                self.deliverer.deliver(hook)
+                # A second delivery is signed anew (its own timestamp and nonce).
+                again = build("inbound", message_id, url, fmt, payload, self._signer)
+                self.deliverer.deliver(again)
         return {
             "messageId": hooks[0].message_id,
             "messageIds": [h.message_id for h in hooks],

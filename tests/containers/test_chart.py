@@ -20,7 +20,6 @@ from tests.containers.conftest import CHART, ROOT
 from tests.containers.kube import Doc, hooks, of_kind, one, render, render_text
 
 COMBOS = {
-    "default": [],
     **{
         p.name.removesuffix("-values.yaml"): [p]
         for p in sorted((CHART / "ci").glob("*-values.yaml"))
@@ -148,7 +147,7 @@ def test_ha_has_autoscalers_and_disruption_budgets(helm: Path) -> None:
 
 
 def test_single_replicas_get_no_disruption_budget(helm: Path) -> None:
-    docs = render(helm, CHART)
+    docs = render(helm, CHART, COMBOS["default"])
     assert of_kind(docs, "PodDisruptionBudget") == []
     assert of_kind(docs, "HorizontalPodAutoscaler") == []
     assert of_kind(docs, "Ingress") == [] and of_kind(docs, "ServiceMonitor") == []
@@ -181,12 +180,14 @@ def test_sandbox_points_the_sender_at_the_simulator(helm: Path) -> None:
     assert simulator["NUMPROXY_SIMULATOR_GATEWAY_URL"] == "http://numproxy-gateway:8080"
     assert one(docs, "Service", "numproxy-simulator")["spec"]["ports"][0]["port"] == 8090
     # Off by default.
-    assert not [d for d in render(helm, CHART) if "simulator" in d["metadata"]["name"]]
+    default = render(helm, CHART, COMBOS["default"])
+    assert not [d for d in default if "simulator" in d["metadata"]["name"]]
 
 
 def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> None:
-    first = render_text(helm, CHART)
-    assert first == render_text(helm, CHART)
+    defaults = ("-f", str(COMBOS["default"][0]))
+    first = render_text(helm, CHART, *defaults)
+    assert first == render_text(helm, CHART, *defaults)
 
     def checksum(text: str) -> str:
         docs = [d for d in yaml.safe_load_all(text) if d]
@@ -194,7 +195,8 @@ def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> 
         value: str = dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
         return value
 
-    assert checksum(first) != checksum(render_text(helm, CHART, "--set", "logLevel=DEBUG"))
+    debug = render_text(helm, CHART, *defaults, "--set", "logLevel=DEBUG")
+    assert checksum(first) != checksum(debug)
 
 
 @pytest.mark.parametrize(
@@ -211,13 +213,32 @@ def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> 
         ),
         (["console.enabled=true", "secrets.consoleUsers=a:admin:x"], "consoleSecretKey"),
         (["console.enabled=true", "console.auth.header=X-User"], "trustedProxies"),
+        (["secrets.signatureSecret="], "needs the Vonage signature secret"),
     ],
 )
 def test_bad_values_are_refused(helm: Path, sets: list[str], message: str) -> None:
+    # Each on top of values that render (a signature secret), so each fails for its own reason.
+    sets = ["secrets.signatureSecret=chart-test-secret", *sets]
     args = [arg for s in sets for arg in ("--set", s)]
     with pytest.raises(subprocess.CalledProcessError) as failed:
         render_text(helm, CHART, *args)
     assert message in failed.value.stderr
+
+
+def test_signed_webhooks_by_default_and_unsigned_only_when_asked(helm: Path) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        render_text(helm, CHART)  # the bare defaults name no signature secret
+    assert "gateway.signature.enabled needs the Vonage signature secret" in failed.value.stderr
+
+    signed = one(render(helm, CHART, COMBOS["default"]), "ConfigMap", "numproxy-gateway")["data"]
+    assert signed["NUMPROXY_GATEWAY_SIGNATURE_METHOD"] == "sha256"
+    assert "NUMPROXY_GATEWAY_ALLOW_UNSIGNED" not in signed
+
+    docs = render(helm, CHART, sets=["gateway.signature.enabled=false"])
+    unsigned = one(docs, "ConfigMap", "numproxy-gateway")["data"]
+    assert unsigned["NUMPROXY_GATEWAY_ALLOW_UNSIGNED"] == "true"
+    gateway = one(docs, "Deployment", "numproxy-gateway")["spec"]["template"]["spec"]
+    assert "SIGNATURE_SECRET" not in str(gateway["containers"][0].get("env", []))
 
 
 def _leaves(values: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

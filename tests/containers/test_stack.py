@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from numproxy.testing import NumproxyStack, StackStartError
@@ -75,9 +76,16 @@ def test_sqlite_stack_delivers_an_sms(numproxy_image: str) -> None:
             return {p.number: p.proxy_number for p in session.participants}
 
         proxy = asyncio.run(open_session())
+        # Signed out of the box: the simulator signs with the stack's random secret...
         stack.simulator.inbound(ALICE, proxy[ALICE], "over sqlite")
         sms = stack.simulator.wait_for_sms(to=BOB)
         assert sms["text"] == "over sqlite"
+        # ...and the gateway refuses a webhook without it.
+        forged = {"msisdn": ALICE[1:], "to": proxy[ALICE][1:], "messageId": "0F", "text": "x"}
+        unsigned = httpx.get(f"{stack.gateway_url}/webhooks/inbound-sms", params=forged)
+        assert unsigned.status_code == 401
+        assert unsigned.json()["error"]["code"] == "SIGNATURE_REQUIRED"
+        assert stack.signature_secret and stack.signature_method == "sha256"
         with pytest.raises(RuntimeError, match="SQLite"):
             _ = stack.database_url
 

@@ -7,11 +7,13 @@ import json
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from numproxy.common.vonage_signing import sign
 from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.e2e
@@ -42,10 +44,6 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
         *[arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))],
         "--numbers",
         "12025550111,+12025550112",
-        "--signature-secret",
-        "dev-secret",
-        "--signature-method",
-        "sha256",
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -85,20 +83,43 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
             assert [s["to"].lstrip("+") for s in delivered] == ["15551230002"]
             assert delivered[0]["from"].lstrip("+") == proxies["+15551230002"].lstrip("+")
 
-        # Signing is on: the simulator signed that webhook; an unsigned one is refused.
+        # Signing is on out of the box: the simulator signed that webhook with the secret
+        # `numproxy dev` made; unsigned, tampered and replayed ones are refused.
+        secret = (tmp_path / ".numproxy" / "signature-secret").read_text().strip()
+        assert secret
+        webhook = {
+            "msisdn": "15551230001",
+            "to": proxies["+15551230001"].lstrip("+"),
+            "messageId": "0B00000042AC53BD",
+            "text": "signed by hand",
+            "type": "text",
+            "timestamp": str(int(time.time())),
+            "nonce": "dev-test-nonce",
+        }
+        signed = dict(webhook, sig=sign(webhook, secret, "sha256"))
         gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         async with httpx.AsyncClient(base_url=gateway_url) as gateway:
-            unsigned = await gateway.get(
-                "/webhooks/inbound-sms",
-                params={
-                    "msisdn": "15551230001",
-                    "to": proxies["+15551230001"].lstrip("+"),
-                    "messageId": "0B00000042AC53BD",
-                    "text": "forged",
-                    "type": "text",
-                },
-            )
+            path = "/webhooks/inbound-sms"
+            unsigned = await gateway.get(path, params=dict(webhook, text="forged"))
             assert unsigned.status_code == 401
+            assert unsigned.json()["error"]["code"] == "SIGNATURE_REQUIRED"
+            tampered = await gateway.get(path, params=dict(signed, text="forged"))
+            assert tampered.status_code == 401
+            assert tampered.json()["error"]["code"] == "SIGNATURE_INVALID"
+            accepted = await gateway.get(path, params=signed)
+            assert accepted.status_code == 204
+            replayed = await gateway.get(path, params=signed)
+            assert replayed.status_code == 401
+            assert replayed.json()["error"]["code"] == "SIGNATURE_REPLAYED"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['simulator']}") as sim:
+            for _ in range(200):
+                outbox = [s["text"] for s in (await sim.get("/_sim/outbox")).json()]
+                if "signed by hand" in outbox:
+                    break
+                await asyncio.sleep(0.05)
+            # Only the accepted copy was forwarded; nothing forged reached a phone.
+            assert outbox.count("signed by hand") == 1
+            assert "forged" not in outbox
 
         code, out, _ = await cli("session", "list", "--json", "--router", router)
         assert code == 0

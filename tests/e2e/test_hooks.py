@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ import pytest_asyncio
 from numproxy.v1 import hook_pb2, session_pb2
 from tests.support.hook_server import ScriptedHooks, hook_server
 from tests.support.postgres import free_port
-from tests.support.stack import LocalStack, digits, free_stack_config, local_stack
+from tests.support.stack import (
+    LocalStack,
+    digits,
+    free_stack_config,
+    local_stack,
+    webhook_signer,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -255,11 +262,14 @@ async def test_a_retried_webhook_gets_the_same_outcome_without_a_second_call(rig
         "type": "text",
         "api-key": stack.config.api_key,
     }
+    signer = webhook_signer(stack.config)
     async with httpx.AsyncClient(base_url=stack.config.gateway_url, timeout=10) as gateway:
 
         async def deliver(after: float) -> int:
             await asyncio.sleep(after)
-            return (await gateway.get("/webhooks/inbound-sms", params=webhook)).status_code
+            # Each delivery signed anew, as Vonage signs its retries.
+            params = signer.sign_params(webhook, time.time())
+            return (await gateway.get("/webhooks/inbound-sms", params=params)).status_code
 
         # A retry while the hook is deciding, and one after the outcome committed.
         assert await asyncio.gather(deliver(0), deliver(0.1)) == [204, 204]

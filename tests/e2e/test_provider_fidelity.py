@@ -21,17 +21,12 @@ pytestmark = pytest.mark.e2e
 
 ALICE = "+15551240001"
 BOB = "+15551240002"
-SECRET = "e2e-signature-secret"
 
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
-    signing = {
-        f"NUMPROXY_{service}_{key}": value
-        for service in ("GATEWAY", "SIMULATOR")
-        for key, value in (("SIGNATURE_SECRET", SECRET), ("SIGNATURE_METHOD", "sha256"))
-    }
-    config = free_stack_config(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", **signing)
+    config = free_stack_config(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}")
+    assert config.signature_secret and config.signature_method == "sha256"
     async with local_stack(config) as running:
         yield running
 

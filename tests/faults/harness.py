@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from numproxy.client import NumproxyClient
+from numproxy.simulator.webhooks import Signer
 from tests.support.postgres import PostgresServer
 from tests.support.vonage_driver import ACKNOWLEDGED, DriverReport, InboundSms, VonageDriver
 
@@ -90,8 +91,10 @@ class Expected:
     sender: str  # the proxy number the other participant knows, digits
 
 
-def driver(gateway_urls: Sequence[str], rate: float = STREAM_RATE) -> VonageDriver:
-    return VonageDriver(gateway_urls, concurrency=32, rate=rate, redeliver_rate=0.05)
+def driver(
+    gateway_urls: Sequence[str], signer: Signer | None, rate: float = STREAM_RATE
+) -> VonageDriver:
+    return VonageDriver(gateway_urls, signer=signer, concurrency=32, rate=rate, redeliver_rate=0.05)
 
 
 async def drive(

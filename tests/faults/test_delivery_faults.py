@@ -36,7 +36,7 @@ from tests.faults.harness import (
     stream,
 )
 from tests.support.postgres import PostgresServer, free_port, running_postgres
-from tests.support.stack import PROXY_NUMBERS, free_stack_config, local_stack
+from tests.support.stack import PROXY_NUMBERS, free_stack_config, local_stack, webhook_signer
 from tests.support.vonage_driver import VonageDriver
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -47,7 +47,7 @@ MID_STREAM = 400  # acknowledged messages before the fault hits (of 1,200)
 
 async def run_scenario(
     scenario: str,
-    gateway_urls: Sequence[str],
+    gateways: Sequence[StackConfig],
     client: NumproxyClient,
     sim: httpx.AsyncClient,
     database: Database,
@@ -55,7 +55,7 @@ async def run_scenario(
 ) -> Verdict:
     legs = await open_sessions(client)
     messages = stream(scenario, legs)
-    pusher = driver(gateway_urls)
+    pusher = driver([g.gateway_url for g in gateways], webhook_signer(gateways[0]))
     started = time.monotonic()
     report = await drive(pusher, messages, lambda: fault(pusher))
     acknowledged = {messages[i].sms.text for i in report.acknowledged}
@@ -116,7 +116,7 @@ async def test_router_killed_mid_stream_is_restarted_by_the_supervisor(
 
         verdict = await run_scenario(
             "router-sigkill",
-            [config.gateway_url],
+            [config],
             client,
             sim,
             Database(postgres_server, url),
@@ -143,7 +143,7 @@ async def test_sender_down_for_ten_seconds(postgres_server: PostgresServer) -> N
 
         await run_scenario(
             "sender-down-10s",
-            [config.gateway_url],
+            [config],
             stack.client,
             stack.sim,
             Database(postgres_server, url),
@@ -167,7 +167,7 @@ async def test_provider_errors_and_throttling(postgres_server: PostgresServer) -
 
         await run_scenario(
             "provider-500-and-throttling",
-            [config.gateway_url],
+            [config],
             stack.client,
             stack.sim,
             Database(postgres_server, url),
@@ -198,7 +198,7 @@ async def test_postgres_restarted_mid_stream() -> None:
 
             verdict = await run_scenario(
                 "postgres-restart",
-                [config.gateway_url],
+                [config],
                 stack.client,
                 stack.sim,
                 Database(server, url),
@@ -227,7 +227,7 @@ async def test_two_router_replicas_share_one_postgres(postgres_server: PostgresS
 
             verdict = await run_scenario(
                 "two-router-replicas",
-                [first.gateway_url, second.gateway_url],
+                [first, second],
                 stack.client,
                 stack.sim,
                 Database(postgres_server, url),

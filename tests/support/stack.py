@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,20 +13,30 @@ import httpx
 
 from numproxy.cli.stack import SERVICES, STOP_ORDER, ServiceProcess, StackConfig, wait_ready
 from numproxy.client import NumproxyClient
+from numproxy.simulator.webhooks import Signer
 from tests.support.postgres import free_port
 
 PROXY_NUMBERS = ("+12025550101", "+12025550102", "+12025550103")
 
 
 def free_stack_config(database_url: str, **extra_env: str) -> StackConfig:
+    """A stack on free ports whose simulator signs webhooks with a random secret (sha256),
+    as ``numproxy dev`` does."""
     return StackConfig(
         database_url=database_url,
         gateway_port=free_port(),
         router_port=free_port(),
         sender_port=free_port(),
         simulator_port=free_port(),
+        signature_secret=secrets.token_urlsafe(24),
         extra_env={"NUMPROXY_ROUTER_DISPATCH_INTERVAL": "0.2", **extra_env},
     )
+
+
+def webhook_signer(config: StackConfig) -> Signer:
+    """Signs webhooks as the stack's simulator does (``sign_params(params, now)``: a fresh
+    timestamp and nonce each time, as Vonage signs each delivery)."""
+    return Signer(config.signature_secret, config.signature_method, config.api_key, "")
 
 
 @dataclass

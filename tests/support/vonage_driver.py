@@ -6,6 +6,7 @@ short jittered backoff until the message is acknowledged or ``give_up_after`` ru
 A share of the messages is delivered a second time with the same ``messageId`` (Vonage's own
 duplicates: a slow 200 is retried too), sometimes while the first delivery is still running.
 Several gateway URLs are used round robin, retries moving to the next one (a load balancer).
+With a ``signer`` every attempt is signed anew (its own timestamp and nonce).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
+
+from numproxy.simulator.webhooks import Signer
 
 ACKNOWLEDGED = range(200, 206)
 
@@ -58,6 +61,7 @@ class VonageDriver:
         gateway_urls: Sequence[str],
         *,
         api_key: str = "simkey",
+        signer: Signer | None = None,
         concurrency: int = 32,
         rate: float | None = None,
         redeliver_rate: float = 0.05,
@@ -70,6 +74,7 @@ class VonageDriver:
         self._urls = [url.rstrip("/") + "/webhooks/inbound-sms" for url in gateway_urls]
         self._gateways = list(gateway_urls)
         self._api_key = api_key
+        self._signer = signer
         self._concurrency = concurrency
         self._rate = rate
         self._redeliver_rate = redeliver_rate
@@ -141,7 +146,8 @@ class VonageDriver:
             slot = (first + attempt) % len(self._urls)
             self.report.attempts += 1
             try:
-                reply = await http.get(self._urls[slot], params=params)
+                signed = self._signer.sign_params(params, time.time()) if self._signer else params
+                reply = await http.get(self._urls[slot], params=signed)
             except httpx.TimeoutException:
                 self.report.timeouts += 1
             except httpx.TransportError:

@@ -140,7 +140,11 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_gateway(router_address: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The real gateway app on a real port, with its own channel to ``router_address``."""
+    """The real gateway app on a real port, with its own channel to ``router_address``.
+
+    Without a ``signature_secret`` it explicitly accepts unsigned webhooks (the tests of
+    parsing and routing); the signing tests pass one."""
+    settings.setdefault("allow_unsigned", "signature_secret" not in settings)
     config = GatewaySettings(router_address=router_address, **settings)
     channel = open_channel(config.router_address)
     app = create_app(config, RouterClient(channel, config.router_timeout))

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from numproxy.common.errors import Unavailable
 from numproxy.common.vonage_signing import METHODS, SignatureMethod, sign
 from tests.integration.gateway.harness import SECRET, FakeRouter, GatewayFactory
 from tests.integration.gateway.payloads import DLR, INBOUND, MESSAGE, MESSAGES_API, RECEIPT, SMS
@@ -107,10 +108,59 @@ async def test_sig_case_does_not_matter(
     signed_gateway: tuple[httpx.AsyncClient, SignatureMethod], router: FakeRouter
 ) -> None:
     client, method = signed_gateway
-    params = signed(SMS, method)
-    for sig in (params["sig"].upper(), params["sig"].lower()):
+    upper, lower = signed(SMS, method), signed(SMS, method)  # two deliveries (own nonces)
+    for params, sig in ((upper, upper["sig"].upper()), (lower, lower["sig"].lower())):
         response = await client.post(INBOUND, data=dict(params, sig=sig))
         assert response.status_code == 204
+    # The other case of an accepted sig is the same request again: a replay.
+    replay = await client.post(INBOUND, data=dict(upper, sig=upper["sig"].lower()))
+    assert replay.status_code == 401
+    assert replay.json()["error"]["code"] == "SIGNATURE_REPLAYED"
+    assert router.inbound.calls == 2
+
+
+@pytest.mark.parametrize(("path", "transport"), [(INBOUND, "get"), (RECEIPT, "form")])
+async def test_replayed_signed_webhook_is_401_and_not_routed(
+    make_gateway: GatewayFactory, router: FakeRouter, path: str, transport: str
+) -> None:
+    params = signed(SMS if path == INBOUND else DLR, "sha256")
+    async with make_gateway(signature_secret=SECRET, signature_method="sha256") as client:
+        first = await send(client, path, transport, params)
+        again = await send(client, path, transport, params)
+        # The same request by another transport is the same signed request.
+        other = await send(client, path, "json", params)
+    assert first.status_code == 204
+    for replay in (again, other):
+        assert replay.status_code == 401
+        assert replay.json()["error"]["code"] == "SIGNATURE_REPLAYED"
+    assert router.inbound.calls == 1
+
+
+async def test_signed_webhook_not_accepted_may_be_delivered_again(
+    make_gateway: GatewayFactory, router: FakeRouter
+) -> None:
+    """A 503 (router down) is not an acceptance: Vonage's retry of the same request passes."""
+    params = signed(SMS, "md5hash")
+    router.inbound.fail_with = Unavailable("database down")
+    async with make_gateway(signature_secret=SECRET) as client:
+        refused = await client.post(INBOUND, data=params)
+        router.inbound.fail_with = None
+        retried = await client.post(INBOUND, data=params)
+        replayed = await client.post(INBOUND, data=params)
+    assert (refused.status_code, retried.status_code, replayed.status_code) == (503, 204, 401)
+    assert [sms.message_id for sms in router.inbound.sms] == [SMS["messageId"]]
+
+
+async def test_replayed_messages_api_token_is_401(
+    make_gateway: GatewayFactory, router: FakeRouter
+) -> None:
+    token = message_token(BODY)
+    async with make_gateway(signature_secret=SECRET) as client:
+        first = await post_message(client, BODY, token)
+        again = await post_message(client, BODY, token)
+        fresh = await post_message(client, BODY, message_token(BODY))
+    assert (first.status_code, again.status_code, fresh.status_code) == (204, 401, 204)
+    assert again.json()["error"]["code"] == "SIGNATURE_REPLAYED"
     assert router.inbound.calls == 2
 
 

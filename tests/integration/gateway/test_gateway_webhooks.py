@@ -374,7 +374,7 @@ async def test_unexpected_error_is_500_json_without_traceback(
     router: FakeRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
     channel = open_channel(router.address)
-    app = create_app(GatewaySettings(), BrokenRouter(channel, 1.0))
+    app = create_app(GatewaySettings(allow_unsigned=True), BrokenRouter(channel, 1.0))
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:

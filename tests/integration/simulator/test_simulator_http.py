@@ -165,8 +165,11 @@ async def test_split_and_shuffle_deliver_concat_parts(sim: SimStack) -> None:
 async def test_duplicate_delivers_the_same_message_twice(sim: SimStack) -> None:
     result = await sim.post("/_sim/inbound", inbound("dup", duplicate=True))
     await wait_for(lambda: len(sim.gateway.at("/webhooks/inbound-sms")) == 2)
-    ids = {h.params["messageId"] for h in sim.gateway.at("/webhooks/inbound-sms")}
-    assert ids == {result["messageId"]}
+    hooks = sim.gateway.at("/webhooks/inbound-sms")
+    assert {h.params["messageId"] for h in hooks} == {result["messageId"]}
+    # Each delivery is signed anew, as Vonage signs each: not a replay of the first.
+    assert len({(h.params["nonce"], h.params["sig"]) for h in hooks}) == 2
+    assert all(verify(h.params, SIGNATURE_SECRET, "sha512") for h in hooks)
 
 
 async def test_unreachable_gateway_answers_status_0() -> None:

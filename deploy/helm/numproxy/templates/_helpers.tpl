@@ -149,6 +149,8 @@ inline. User `config` entries come last and win.
 {{- if $root.Values.gateway.signature.enabled }}
 {{- $_ := set $env "SIGNATURE_METHOD" $root.Values.gateway.signature.method }}
 {{- $_ := set $env "SIGNATURE_MAX_AGE" (toString $root.Values.gateway.signature.maxAge) }}
+{{- else }}
+{{- $_ := set $env "ALLOW_UNSIGNED" "true" }}
 {{- end }}
 {{- else if eq $c "router" }}
 {{- $_ := set $env "SENDER_ADDRESS" (include "numproxy.senderAddress" $root) }}
@@ -242,6 +244,9 @@ Chart-wide validation: fail early with a message instead of rendering something 
 {{- if or (gt (int .Values.router.replicaCount) 1) .Values.router.autoscaling.enabled }}
 {{- fail "database.type=sqlite supports exactly one router replica: use database.type=postgresql to scale the router" }}
 {{- end }}
+{{- end }}
+{{- if and .Values.gateway.signature.enabled (not .Values.secrets.existingSecret) (not .Values.secrets.signatureSecret) }}
+{{- fail "gateway.signature.enabled needs the Vonage signature secret: set secrets.existingSecret (recommended; key secrets.keys.signatureSecret) or secrets.signatureSecret, or gateway.signature.enabled=false to accept unsigned webhooks" }}
 {{- end }}
 {{- if and (eq .Values.database.type "postgresql") (not .Values.secrets.existingSecret) (not .Values.secrets.databaseUrl) }}
 {{- fail "database.type=postgresql needs the database URL: set secrets.existingSecret (recommended) or secrets.databaseUrl" }}

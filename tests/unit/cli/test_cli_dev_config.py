@@ -1,0 +1,45 @@
+"""``numproxy dev`` signs webhooks out of the box: a random secret kept in its state folder,
+or the one given with --signature-secret."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from numproxy.cli.main import build_parser, dev_config
+
+
+def test_a_random_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    state = tmp_path / ".numproxy"
+    args = build_parser().parse_args(["dev"])
+    first = dev_config(args, state)
+    secret_file = state / "signature-secret"
+    assert first.signature_secret == secret_file.read_text().strip()
+    assert len(first.signature_secret) >= 32
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert first.signature_method == "sha256"
+    assert first.database_url == f"sqlite+aiosqlite:///{state}/dev.db"
+    # The next run keeps it (a developer may sign test webhooks with it).
+    assert dev_config(args, state).signature_secret == first.signature_secret
+    other = dev_config(args, tmp_path / "elsewhere")
+    assert other.signature_secret != first.signature_secret
+
+
+def test_an_empty_secret_file_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "signature-secret").write_text("\n")
+    config = dev_config(build_parser().parse_args(["dev"]), tmp_path)
+    assert config.signature_secret
+    assert (tmp_path / "signature-secret").read_text().strip() == config.signature_secret
+
+
+def test_signature_secret_option_sets_it(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        ["dev", "--signature-secret", "given-secret", "--signature-method", "md5hash"]
+    )
+    config = dev_config(args, tmp_path)
+    assert (config.signature_secret, config.signature_method) == ("given-secret", "md5hash")
+    assert not (tmp_path / "signature-secret").exists()
+    env = config.process_env("gateway")
+    assert env["NUMPROXY_GATEWAY_SIGNATURE_SECRET"] == "given-secret"
+    assert config.process_env("simulator")["NUMPROXY_SIMULATOR_SIGNATURE_SECRET"] == "given-secret"
+    assert "given-secret" not in repr(config)
