@@ -288,7 +288,7 @@ def test_kubernetes_validate_strict(helm3: Path, tmp_path: Path, combo_name: str
 
 
 def test_the_console_is_off_by_default(helm: Path) -> None:
-    docs = render(helm, CHART, [])
+    docs = render(helm, CHART, COMBOS["default"])
     labels = [d["metadata"]["labels"].get("app.kubernetes.io/component") for d in docs]
     assert "console" not in labels and not any("console" in d["metadata"]["name"] for d in docs)
 
