@@ -147,15 +147,6 @@ async def _queue_notices(
         )
 
 
-async def close_now(conn: AsyncConnection, closes: Sequence[Close], now: datetime) -> list[str]:
-    """``close_sessions`` with its notices and events written at once (for callers that have
-    nothing else to write after it)."""
-    writes = Writes()
-    closed = await close_sessions(conn, closes, now, writes)
-    await writes.flush(conn)
-    return closed
-
-
 async def close_ran_out(
     conn: AsyncConnection, found: Sequence[Any], now: datetime, writes: Writes
 ) -> list[str]:
