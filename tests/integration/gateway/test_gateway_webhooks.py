@@ -344,7 +344,7 @@ async def test_one_masked_log_line_per_webhook(
     assert response.status_code == 204
     lines = [r.getMessage() for r in caplog.records if r.name == "numproxy.gateway.app"]
     assert lines == [
-        "inbound-sms GET 204 message_id=0B00000042AC53BD from=+4477***0001 to=+4477***0002"
+        "inbound-sms GET 204 message_id=0B00000042AC53BD from=+44***01 to=+44***02"
         " outcome=FORWARDED"
     ]
     assert "447700900001" not in caplog.text
