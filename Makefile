@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check lint fmt clean
+.PHONY: install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check lint fmt audit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/numproxy dev
 
-## test: lint, generated-code check and every test suite
-test: install lint protos-check docs-check
+## test: lint, generated-code check, dependency audit and every test suite
+test: install lint protos-check docs-check audit
 	$(BIN)/python -m pytest -q
 
 test-unit: install
@@ -58,6 +58,10 @@ lint: install
 	$(BIN)/ruff check services tests scripts bench
 	$(BIN)/ruff format --check services tests scripts bench
 	$(BIN)/mypy
+
+## audit: the image's pinned dependencies against known advisories (skipped, and said so, offline)
+audit: install
+	bash scripts/audit.sh
 
 fmt: install
 	$(BIN)/ruff check --fix services tests scripts bench
