@@ -26,7 +26,7 @@ settings.register_profile(
     "ci",
     derandomize=True,
     database=None,
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=_SLOW_OK,
 )

@@ -42,8 +42,12 @@ from tests.support.hostile import (
     hostile,
     integers,
     message_webhooks,
+    numbers,
     send,
     sms_api_webhooks,
+    texts,
+    times,
+    values,
 )
 from tests.support.postgres import PostgresServer
 from tests.support.stack import LocalStack, digits, free_stack_config, local_stack, webhook_signer
@@ -53,11 +57,37 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 # The conversation the hostile webhooks write into, and the one checked afterwards.
 FUZZ_A, FUZZ_B = "+15551260001", "+15551260002"
 ALICE, BOB = "+15551270001", "+15551270002"
-SMS_FIELDS = ["msisdn", "to", "messageId", "text", "type", "keyword", "api-key"]
-SMS_FIELDS += ["message-timestamp", "concat", "concat-ref", "concat-total", "concat-part"]
-SMS_FIELDS += ["data", "udh"]
-DLR_FIELDS = ["msisdn", "to", "network-code", "messageId", "price", "status", "scts"]
-DLR_FIELDS += ["err-code", "api-key", "client-ref", "message-timestamp"]
+PART_NUMBERS = st.one_of(st.integers(1, 4).map(str), integers)
+# Each field's hostile values: of its own kind, and of any kind.
+SMS_FIELDS: dict[str, st.SearchStrategy[str]] = {
+    "msisdn": numbers,
+    "to": numbers,
+    "messageId": values,
+    "text": texts,
+    "type": st.sampled_from(["text", "unicode", "binary"]) | values,
+    "keyword": texts,
+    "api-key": values,
+    "message-timestamp": times,
+    "concat": st.just("true") | values,
+    "concat-ref": st.sampled_from(["r1", "r2"]) | values,
+    "concat-total": PART_NUMBERS,
+    "concat-part": PART_NUMBERS,
+    "data": values,
+    "udh": values,
+}
+DLR_FIELDS: dict[str, st.SearchStrategy[str]] = {
+    "msisdn": numbers,
+    "to": numbers | values,
+    "network-code": values,
+    "messageId": values,
+    "price": values,
+    "status": st.sampled_from(["delivered", "failed", "accepted"]) | values,
+    "scts": values,
+    "err-code": integers,
+    "api-key": values,
+    "client-ref": st.uuids().map(str) | values,
+    "message-timestamp": times,
+}
 
 
 @dataclass
@@ -186,18 +216,7 @@ async def deliver_all(rig: Rig, webhooks: st.SearchStrategy[Webhook]) -> None:
 
 
 async def test_hostile_inbound_sms(rig: Rig) -> None:
-    part_numbers = st.one_of(st.integers(1, 4).map(str), integers)
-    params = hostile(
-        rig.sms(),
-        SMS_FIELDS,
-        **{
-            "concat": st.just("true"),
-            "concat-ref": st.sampled_from(["r1", "r2"]),
-            "concat-total": part_numbers,
-            "concat-part": part_numbers,
-        },
-    )
-    await deliver_all(rig, sms_api_webhooks(INBOUND, params))
+    await deliver_all(rig, sms_api_webhooks(INBOUND, hostile(rig.sms(), SMS_FIELDS)))
     await still_serving(rig)
 
 
@@ -207,8 +226,7 @@ async def test_hostile_messages_api_json(rig: Rig) -> None:
 
 
 async def test_hostile_delivery_receipts(rig: Rig) -> None:
-    params = hostile(rig.receipt(), DLR_FIELDS, **{"client-ref": st.uuids().map(str)})
-    await deliver_all(rig, sms_api_webhooks(RECEIPT, params))
+    await deliver_all(rig, sms_api_webhooks(RECEIPT, hostile(rig.receipt(), DLR_FIELDS)))
     await still_serving(rig)
 
 

@@ -85,23 +85,24 @@ values = st.one_of(texts, integers, times, numbers)
 
 
 def hostile(
-    base: dict[str, str], fields: list[str], **focused: st.SearchStrategy[str]
+    base: dict[str, str], fields: dict[str, st.SearchStrategy[str]]
 ) -> st.SearchStrategy[dict[str, str]]:
-    """``base`` with hostile values for some of ``fields`` (``focused`` fields draw from their
-    own strategy), some fields removed and some unknown ones added."""
-    keys = st.sampled_from(fields) | st.text(max_size=12)
+    """``base`` with hostile values for one to three of ``fields`` (each drawn from its own
+    strategy; few at a time, so that the others let the hostile ones be looked at), at times a
+    field removed or an unknown one added."""
 
     def build(
-        changes: dict[str, str], special: dict[str, str], removed: set[str]
+        changes: dict[str, str], unknown: dict[str, str], removed: set[str]
     ) -> dict[str, str]:
-        params = {**base, **changes, **special}
+        params = {**base, **unknown, **changes}
         return {key: value for key, value in params.items() if key not in removed}
 
+    changed = st.lists(st.sampled_from(sorted(fields)), min_size=1, max_size=3, unique=True)
     return st.builds(
         build,
-        st.dictionaries(keys, values, max_size=5),
-        st.fixed_dictionaries({}, optional=focused),
-        st.sets(st.sampled_from(fields), max_size=2),
+        changed.flatmap(lambda keys: st.fixed_dictionaries({key: fields[key] for key in keys})),
+        st.dictionaries(st.text(max_size=12), values, max_size=1),
+        st.sets(st.sampled_from(sorted(fields)), max_size=1),
     )
 
 
