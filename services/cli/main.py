@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run router, sender, simulator and gateway as supervised local processes, "
         "with the lobby demo and the operator console beside them.",
     )
-    dev.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in .numproxy/)")
+    dev.add_argument(
+        "--database-url",
+        default=os.environ.get("NUMPROXY_ROUTER_DATABASE_URL", ""),
+        help="SQLAlchemy URL (default: $NUMPROXY_ROUTER_DATABASE_URL, else SQLite in .numproxy/)",
+    )
     dev.add_argument(
         "--numbers",
         help="comma-separated proxy numbers of the 'default' pool (default: four 555 numbers)",
