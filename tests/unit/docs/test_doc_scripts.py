@@ -29,7 +29,7 @@ def script(name: str) -> ModuleType:
 def test_broken_links_and_anchors_are_reported(tmp_path: Path) -> None:
     check_links = script("check_links")
     (tmp_path / "guide.md").write_text(
-        "# A guide\n\n## Set-up & `make run`\n\n<a id=\"custom\"></a>\n## Set-up & `make run`\n"
+        '# A guide\n\n## Set-up & `make run`\n\n<a id="custom"></a>\n## Set-up & `make run`\n'
     )
     (tmp_path / "page.md").write_text(
         "\n".join(
