@@ -73,14 +73,14 @@ bench: install
 
 ## lint: ruff check, ruff format --check, mypy --strict
 lint: install
-	$(BIN)/ruff check services tests scripts bench docs
-	$(BIN)/ruff format --check services tests scripts bench docs
+	$(BIN)/ruff check services tests scripts bench docs/examples
+	$(BIN)/ruff format --check services tests scripts bench docs/examples
 	$(BIN)/mypy
 
 ## fmt: ruff fix + format
 fmt: install
-	$(BIN)/ruff check --fix services tests scripts bench docs
-	$(BIN)/ruff format services tests scripts bench docs
+	$(BIN)/ruff check --fix services tests scripts bench docs/examples
+	$(BIN)/ruff format services tests scripts bench docs/examples
 
 ## bench-routing: 10k vs 1M active sessions: lookup / create latency (BENCH_ARGS to tune)
 bench-routing: install
