@@ -192,16 +192,33 @@ def port_in_use(config: StackConfig, exc: PortInUse) -> str:
     )
 
 
+def ports_problem(config: StackConfig) -> str | None:
+    """Why the stack cannot listen where it is told to, in one line: a port given to two
+    processes, or one already in use. None when every port is free."""
+    owners: dict[int, str] = {}
+    for name, port in config.ports.items():
+        if port in owners:
+            return (
+                f"error: port {port} is given to both {owners[port]} and {name}; "
+                f"choose another with --{name}-port"
+            )
+        owners[port] = name
+    try:
+        for port in config.ports.values():
+            ensure_free(config.host, port)
+    except PortInUse as exc:
+        return port_in_use(config, exc)
+    return None
+
+
 def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:
     from numproxy.lobby.store import create_tables
     from numproxy.router.store.dialect import create_engine
     from numproxy.router.store.migrations import upgrade
 
-    try:
-        for port in config.ports.values():
-            ensure_free(config.host, port)
-    except PortInUse as exc:
-        print(port_in_use(config, exc), file=sys.stderr)
+    problem = ports_problem(config)
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     upgrade(config.database_url)
 
