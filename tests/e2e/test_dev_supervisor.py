@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from numproxy.cli.dev import Supervisor
-from numproxy.cli.stack import StackConfig
 from numproxy.router.store.migrations import upgrade
 from tests.support.postgres import free_port
 
@@ -92,29 +90,50 @@ async def test_a_taken_port_is_one_line_naming_its_flag(tmp_path: Path) -> None:
     assert not (tmp_path / ".numproxy" / "dev.db").exists()  # checked before anything started
 
 
-def test_a_child_that_cannot_bind_stops_the_stack_with_one_line(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """The port is taken after the check (here: the check is skipped): the sender exits with
-    its own line, and the supervisor names the port and the flag."""
+# The supervisor of `numproxy dev` without its check before start, in a process of its own.
+SUPERVISOR = """
+import asyncio, sys
+from numproxy.cli.dev import Supervisor
+from numproxy.cli.stack import StackConfig
+config = StackConfig(
+    database_url=sys.argv[1],
+    router_port=int(sys.argv[2]),
+    sender_port=int(sys.argv[3]),
+    extra_env={"NUMPROXY_GATEWAY_ALLOW_UNSIGNED": "true"},
+)
+sys.exit(asyncio.run(Supervisor(config, []).run()))
+"""
+
+
+async def test_a_child_that_cannot_bind_stops_the_stack_with_one_line(tmp_path: Path) -> None:
+    """The port is taken after the check (here: there is no check): the sender exits with its
+    own line, and the supervisor names the port and the flag."""
     database_url = f"sqlite+aiosqlite:///{tmp_path}/dev.db"
-    upgrade(database_url)
+    await asyncio.to_thread(upgrade, database_url)
+    router_port = free_port()
     with listening() as taken:
-        config = StackConfig(
-            database_url=database_url,
-            router_port=free_port(),
-            sender_port=taken,
-            extra_env={"NUMPROXY_GATEWAY_ALLOW_UNSIGNED": "true"},
+        supervisor = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            SUPERVISOR,
+            database_url,
+            str(router_port),
+            str(taken),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
-        code = asyncio.run(asyncio.wait_for(Supervisor(config, []).run(), 90))
-        router_port = config.router_port
-    assert code == 1
-    err = capfd.readouterr().err
-    assert "Traceback" not in err
+        _, err = await asyncio.wait_for(supervisor.communicate(), 90)
+    assert supervisor.returncode == 1
+    lines = err.decode().splitlines()
+    assert "Traceback" not in err.decode()
     assert (
         f"error: port {taken} (sender) is already in use on 127.0.0.1; "
         "choose another with --sender-port"
-    ) in err.splitlines()
+    ) in lines
+    assert (
+        f"error: sender: port {taken} on 127.0.0.1 is already in use; "
+        "choose another with --port or NUMPROXY_SENDER_PORT"
+    ) in lines  # the sender's own line
     assert not port_open(router_port)  # what had started was stopped
 
 
