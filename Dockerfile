@@ -23,7 +23,7 @@ COPY deploy/requirements.lock scripts/docker/wheelhouse* /wheels/
 RUN set -e; \
     if [ -f /wheels/requirements.txt ]; then set -- --no-index --find-links /wheels; fi; \
     /opt/numproxy/bin/pip install "$@" --require-hashes --no-deps -r /wheels/requirements.lock
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml README.md LICENSE /src/
 COPY services/ /src/services/
 # The checkout's top-level `numproxy -> services` symlink, which setuptools' package discovery
 # walks (package-dir maps the `numproxy` package onto services/).
