@@ -16,6 +16,7 @@ from datetime import timedelta, timezone
 from typing import Any, Literal
 
 import httpx
+import jwt
 from hypothesis import strategies as st
 
 from numproxy.simulator.webhooks import Signer
@@ -122,6 +123,7 @@ class Webhook:
     params: dict[str, str] | None = None  # SMS-API endpoints
     body: bytes = b""  # the Messages API, or a raw body
     content_type: str = ""
+    authorization: str | None = None  # a hostile Authorization header instead of a signature
 
 
 def sms_api_webhooks(
@@ -161,7 +163,16 @@ def message_webhooks(base: dict[str, Any]) -> st.SearchStrategy[Webhook]:
         )
     )
     raw = st.binary(max_size=300).map(lambda body: Webhook(MESSAGE, "raw", body=body))
-    return st.one_of(as_json, as_json, deep, raw)
+    # Tokens whose claims no secret checked (an unsigned gateway still reads their api_key).
+    tokens = st.one_of(
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200),
+        st.builds(
+            lambda claims: "Bearer " + jwt.encode(claims, "not-the-secret-" * 3, algorithm="HS256"),
+            st.dictionaries(st.sampled_from(["api_key", "iat", "jti"]), json_values()),
+        ),
+    )
+    forged = st.builds(lambda hook, token: replace(hook, authorization=token), as_json, tokens)
+    return st.one_of(as_json, as_json, deep, raw, forged)
 
 
 def send(http: httpx.Client, hook: Webhook, signer: Signer | None) -> httpx.Response:
@@ -176,7 +187,9 @@ def send(http: httpx.Client, hook: Webhook, signer: Signer | None) -> httpx.Resp
     )
     if hook.path == MESSAGE:
         headers = {"content-type": hook.content_type or "application/json"}
-        if signer is not None:
+        if hook.authorization is not None:
+            headers["authorization"] = hook.authorization
+        elif signer is not None:
             headers["authorization"] = signer.bearer(hook.body, now)
         return http.post(hook.path, content=hook.body, headers=headers)
     if hook.transport == "raw":
