@@ -6,6 +6,7 @@ Used by ``numproxy dev`` and by the end-to-end tests, so both run the services t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.scopes import Scope
 from numproxy.common.vonage_signing import SignatureMethod
 
 # Start order: the router and sender first, the gateway (which needs the router) last.
@@ -28,8 +30,38 @@ STOP_ORDER = ("gateway", "simulator", "router", "sender")
 APPS = ("lobby", "console")
 
 
-# Tuning the stack sets unless extra_env says otherwise: the simulator's default throughput.
-_DEFAULTS: dict[str, dict[str, str]] = {"sender": {"NUMPROXY_SENDER_RATE_LIMIT": "30"}}
+# The stack's caller identities and what each may do: admin everything, the gateway the
+# inbound flow, the console and the lobby what they use (the lobby only its two pools, the
+# lobby settings' defaults), the router sending.
+DEV_ROUTER_CALLERS = {
+    "admin": {"scopes": sorted(Scope)},
+    "gateway": {"scopes": [Scope.INBOUND]},
+    "console": {
+        "scopes": [
+            Scope.SESSIONS_READ,
+            Scope.SESSIONS_WRITE,
+            Scope.INTERACTIONS_READ,
+            Scope.POOLS_ADMIN,
+            Scope.EVENTS_READ,
+        ]
+    },
+    "lobby": {"scopes": [Scope.SESSIONS_READ, Scope.POOLS_ADMIN], "pools": ["lobby", "chat"]},
+}
+DEV_SENDER_CALLERS = {"router": {"scopes": [Scope.SMS_SEND]}}
+# Tuning and identities the stack sets unless extra_env says otherwise: the simulator's
+# default throughput; the callers' policies. Until the services authenticate their callers,
+# the stack's calls carry no identity and are made as admin (router) and router (sender).
+_DEFAULTS: dict[str, dict[str, str]] = {
+    "router": {
+        "NUMPROXY_ROUTER_CALLERS": json.dumps(DEV_ROUTER_CALLERS),
+        "NUMPROXY_ROUTER_ANONYMOUS_CALLER": "admin",
+    },
+    "sender": {
+        "NUMPROXY_SENDER_RATE_LIMIT": "30",
+        "NUMPROXY_SENDER_CALLERS": json.dumps(DEV_SENDER_CALLERS),
+        "NUMPROXY_SENDER_ANONYMOUS_CALLER": "router",
+    },
+}
 
 
 @dataclass(frozen=True)
