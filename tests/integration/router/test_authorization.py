@@ -3,12 +3,15 @@ pool limits, and the audit trail of what each caller did."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
 import pytest
 
+from numproxy.cli.main import main as cli
 from numproxy.common.scopes import Scope
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
 from numproxy.v1 import (
@@ -420,3 +423,48 @@ async def test_bad_audit_queries_are_invalid_arguments(
 
 def pl() -> session_pb2.ListSessionsRequest:
     return session_pb2.ListSessionsRequest()
+
+
+async def test_the_cli_lists_the_audit_trail(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CLI's calls carry no identity here: the router makes them as the auditor.
+    config = api_router_settings(database_url, callers=CALLERS)
+    async with api_router(config, anonymous="auditor") as address:
+        channel = caller_channel(address, "admin")
+        try:
+            pools = pool_pb2_grpc.PoolServiceStub(channel)
+            for pool in ("p1", "p2", "p3"):
+                await pools.CreatePool(pool_pb2.CreatePoolRequest(pool_id=pool))
+        finally:
+            await channel.close(grace=None)
+        common = ["--router", address]
+
+        async def listed() -> list[dict[str, object]]:
+            code = await asyncio.to_thread(cli, ["audit", "list", *common, "--json"])
+            assert code == 0
+            entries: list[dict[str, object]] = json.loads(capsys.readouterr().out)
+            return entries
+
+        found: list[dict[str, object]] = []
+
+        async def three() -> bool:
+            found[:] = await listed()
+            return len(found) == 3
+
+        await eventually(three)
+        assert [e["pool"] for e in found] == ["pools/p3", "pools/p2", "pools/p1"]
+        assert {e["caller"] for e in found} == {"admin"}
+
+        code = await asyncio.to_thread(
+            cli, ["audit", "list", *common, "--pool", "p2", "--limit", "1"]
+        )
+        out = capsys.readouterr().out
+        assert code == 0
+        [line] = out.splitlines()
+        assert "admin" in line and "/numproxy.v1.PoolService/CreatePool  OK  pools/p2" in line
+
+        with pytest.raises(SystemExit) as exited:
+            cli(["audit", "list", *common, "--limit", "0"])
+        assert exited.value.code == 1
+        assert "positive whole number" in capsys.readouterr().err
