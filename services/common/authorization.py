@@ -72,9 +72,6 @@ class Grant:
     caller: str
     policy: CallerPolicy
 
-    def allows_pool(self, pool_id: str) -> bool:
-        return self.policy.pools is None or pool_id in self.policy.pools
-
 
 _grant: ContextVar[Grant | None] = ContextVar("numproxy_grant", default=None)
 
