@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as server_reflection
 
 from numproxy.common.errors import ErrorMappingInterceptor, Translate
+from numproxy.common.ports import ensure_free, split_bind
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,14 @@ class GrpcService:
         self._stoppers.append(stop)
 
     async def start(self) -> int:
-        self.port = self.server.add_insecure_port(self._bind)
+        # Checked first: grpc reports a taken port with a C++ log line and a traceback.
+        ensure_free(*split_bind(self._bind))
+        try:
+            self.port = self.server.add_insecure_port(self._bind)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
+            ensure_free(*split_bind(self._bind))  # taken in between: say so
             raise OSError(f"cannot bind gRPC server to {self._bind}")
         await self._set_all(NOT_SERVING)
         await self.server.start()

@@ -10,6 +10,7 @@ Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,10 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.authorization import Authentication, AuthorizationInterceptor
-from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.settings import load_settings
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.access import SessionAccess
@@ -239,14 +240,33 @@ async def run(settings: RouterSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args:
-        print("usage: python -m numproxy.router  (configured by NUMPROXY_ROUTER_* variables)")
-        return 0 if args[0] in ("-h", "--help") else 2
-    settings = load_settings(RouterSettings)
+    args = build_parser().parse_args(argv)
+    if args.action == "migrate":
+        from numproxy.router.store.migrations import upgrade
+
+        url = args.migrate_database_url or load_settings(RouterSettings).database_url
+        upgrade(url if isinstance(url, str) else url.get_secret_value())
+        print("migrations applied")
+        return 0
+    settings = settings_from_args(RouterSettings, args)
     configure_logging("router", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
-    return 0
+    return serve("router", run(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = service_parser(
+        "router",
+        RouterSettings,
+        "Router gRPC service: sessions, pools, events and routing. Settings: the flags below "
+        "or NUMPROXY_ROUTER_* variables (DATABASE_URL only as a variable).",
+        actions={"migrate": "apply the database migrations and exit"},
+    )
+    parser.add_argument(
+        "--database-url",
+        dest="migrate_database_url",
+        help="with migrate: the database to migrate (default $NUMPROXY_ROUTER_DATABASE_URL)",
+    )
+    return parser
 
 
 if __name__ == "__main__":

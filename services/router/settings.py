@@ -106,7 +106,7 @@ class RouterSettings(GrpcServiceSettings):
 
     # Outbound dispatch (dispatcher.py).
     # 16 capped forwarding at ~16 / (one send's round trip): ~170 msg/s on a loaded 2-core
-    # machine while inbound ran at 450/s (docs/performance.md).
+    # machine while inbound ran at 450/s.
     dispatch_concurrency: int = Field(
         64, ge=1, description="outbound messages being sent at once per router process"
     )

@@ -4,20 +4,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 
 from numproxy.common.authorization import Authentication, AuthorizationInterceptor
-from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
-from numproxy.common.settings import load_settings
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
 from numproxy.sender.servicer import SERVICE_NAME, SenderServicer, register
 from numproxy.sender.settings import SenderSettings
 from numproxy.sender.vonage import Credentials, VonageClient
+
+log = logging.getLogger(__name__)
 
 
 def credentials(settings: SenderSettings) -> Credentials:
@@ -74,24 +76,27 @@ async def run(settings: SenderSettings) -> None:
         max_connections=settings.http_max_connections,
     )
     client = VonageClient(http, settings.base_url, credentials(settings))
+    limit = f"{settings.rate_limit:g}/s per API key" if settings.rate_limit else "none"
+    log.info("sending to %s, rate limit %s", settings.base_url, limit)
     service = build_service(settings, build_sender(settings, client))
     service.on_shutdown(http.aclose)
     await service.run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="numproxy sender",
-        description="Sender gRPC service (configured by NUMPROXY_SENDER_* variables).",
-    )
-    parser.add_argument("--port", type=int, help="override NUMPROXY_SENDER_PORT")
-    args = parser.parse_args(argv)
-    settings = load_settings(SenderSettings)
-    if args.port is not None:
-        settings = settings.model_copy(update={"port": args.port})
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(SenderSettings, args)
     configure_logging("sender", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
-    return 0
+    return serve("sender", run(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return service_parser(
+        "sender",
+        SenderSettings,
+        "Sender gRPC service: sends SMS through the Vonage SMS API. Settings: the flags below "
+        "or NUMPROXY_SENDER_* variables (API secret and signature secret only as variables).",
+    )
 
 
 if __name__ == "__main__":

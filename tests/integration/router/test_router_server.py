@@ -102,9 +102,14 @@ async def test_every_api_answers_unavailable_while_the_database_is_down() -> Non
     )
 
 
-def test_main_usage() -> None:
-    assert main(["--help"]) == 0
-    assert main(["unexpected"]) == 2
+def test_main_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as helped:
+        main(["--help"])
+    assert helped.value.code == 0
+    assert "--sweep-interval" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main(["unexpected"])
+    assert refused.value.code == 2
 
 
 async def test_the_router_process_serves_and_stops_on_sigterm(database_url: str) -> None:
