@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
 from numproxy.common.ports import EXIT_PORT_IN_USE, PortInUse
+from numproxy.common.scopes import Scope
 from numproxy.common.vonage_signing import SignatureMethod
 
 # Start order: the router and sender first, the gateway (which needs the router) last.
@@ -31,9 +33,39 @@ APPS = ("lobby", "console")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-# Tuning the stack sets unless the environment or extra_env says otherwise: Vonage's default
-# throughput, which the simulator enforces too.
-_DEFAULTS: dict[str, dict[str, str]] = {"sender": {"NUMPROXY_SENDER_RATE_LIMIT": "30"}}
+# The stack's caller identities and what each may do: admin everything, the gateway the
+# inbound flow, the console and the lobby what they use (the lobby only its two pools, the
+# lobby settings' defaults), the router sending.
+DEV_ROUTER_CALLERS = {
+    "admin": {"scopes": sorted(Scope)},
+    "gateway": {"scopes": [Scope.INBOUND]},
+    "console": {
+        "scopes": [
+            Scope.SESSIONS_READ,
+            Scope.SESSIONS_WRITE,
+            Scope.INTERACTIONS_READ,
+            Scope.POOLS_ADMIN,
+            Scope.EVENTS_READ,
+        ]
+    },
+    "lobby": {"scopes": [Scope.SESSIONS_READ, Scope.POOLS_ADMIN], "pools": ["lobby", "chat"]},
+}
+DEV_SENDER_CALLERS = {"router": {"scopes": [Scope.SMS_SEND]}}
+# Tuning and identities the stack sets unless the environment or extra_env says otherwise:
+# Vonage's default throughput (which the simulator enforces too); the callers' policies. Until
+# the services authenticate their callers, the stack's calls carry no identity and are made as
+# admin (router) and router (sender).
+_DEFAULTS: dict[str, dict[str, str]] = {
+    "router": {
+        "NUMPROXY_ROUTER_CALLERS": json.dumps(DEV_ROUTER_CALLERS),
+        "NUMPROXY_ROUTER_ANONYMOUS_CALLER": "admin",
+    },
+    "sender": {
+        "NUMPROXY_SENDER_RATE_LIMIT": "30",
+        "NUMPROXY_SENDER_CALLERS": json.dumps(DEV_SENDER_CALLERS),
+        "NUMPROXY_SENDER_ANONYMOUS_CALLER": "router",
+    },
+}
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,15 @@ Each service defines ``class XSettings(ServiceSettings)`` with
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from numproxy.common.authorization import CALLER_NAME
 
 LogFormat = Literal["auto", "json", "text"]
 
@@ -35,6 +38,23 @@ class ServiceSettings(BaseSettings):
     )
 
 
+class GrpcServiceSettings(ServiceSettings):
+    """Fields every gRPC service has."""
+
+    reflection: bool = Field(
+        False,
+        description="serve gRPC server reflection: any client that reaches the port can then "
+        "list the API (a debugging aid, off by default)",
+    )
+    anonymous_caller: str = Field(
+        "",
+        pattern=rf"^(?:{CALLER_NAME})?$",
+        description="the caller name given to calls that carry no authenticated identity; "
+        "empty: they are refused (UNAUTHENTICATED). Only for a network where every client is "
+        "trusted (a local stack); logged as a warning at start",
+    )
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
@@ -51,11 +71,16 @@ def load_settings(cls: type[SettingsT], overrides: Mapping[str, Any] | None = No
     The message names the flag or environment variable and the problem, never the value of a
     secret.
     """
+    prefix = str(cls.model_config.get("env_prefix", ""))
     given: dict[str, Any] = dict(overrides or {})
     try:
         return cls(**given)
+    except SettingsError as exc:  # a list/object variable that is not JSON
+        named = re.search(r'field "(\w+)"', str(exc))
+        variable = prefix + named.group(1).upper() if named else "a variable"
+        print(f"invalid configuration: {variable}: not valid JSON", file=sys.stderr)
+        raise SystemExit(2) from None
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", ""))
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])

@@ -1,8 +1,9 @@
 """The router's composition root: ``python -m numproxy.router``.
 
 settings -> logging -> engine -> event feed -> sender channel -> outbox (recorder,
-dispatcher) -> sessions -> hooks (client, decider) -> inbound pipeline and housekeeping ->
-pools, sweeper, events -> servicers -> server. Everything is wired here and nowhere else;
+dispatcher) -> sessions -> hooks (client, decider) -> audit trail -> inbound pipeline and
+housekeeping -> pools, sweeper, events -> servicers -> server (error mapping ->
+authentication -> authorization). Everything is wired here and nowhere else;
 whatever commits events tells the feed, which wakes the event watchers.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
 """
@@ -20,17 +21,21 @@ import grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common.authorization import Authentication, AuthorizationInterceptor
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.settings import load_settings
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
+from numproxy.router.api.access import SessionAccess
+from numproxy.router.api.audit_servicer import AuditServicer
 from numproxy.router.api.errors import database_outage
 from numproxy.router.api.event_servicer import EventServicer
 from numproxy.router.api.inbound_servicer import InboundServicer
 from numproxy.router.api.pool_servicer import PoolServicer
 from numproxy.router.api.session_servicer import SessionServicer
+from numproxy.router.audit.trail import AuditTrail
 from numproxy.router.clock import Clock, SystemClock
 from numproxy.router.events.feed import EventFeed
 from numproxy.router.events.stream import Events
@@ -55,12 +60,13 @@ from numproxy.router.store.dialect import (
     session_factory,
     write_concurrency,
 )
-from numproxy.v1 import event_pb2_grpc, pool_pb2_grpc, session_pb2_grpc
+from numproxy.v1 import audit_pb2_grpc, event_pb2_grpc, pool_pb2_grpc, session_pb2_grpc
 
 SERVICES = (
     "numproxy.v1.SessionService",
     "numproxy.v1.PoolService",
     "numproxy.v1.EventService",
+    "numproxy.v1.AuditService",
     "numproxy.internal.v1.InboundService",
 )
 
@@ -106,7 +112,9 @@ class Router:
             raise
 
 
-def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router:
+def build_router(
+    settings: RouterSettings, clock: Clock | None = None, authentication: Authentication = ()
+) -> Router:
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url.get_secret_value())
     factory = session_factory(engine)
@@ -131,21 +139,28 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         on_events=on_events,
         hooks=HookDecider(engine, hook_client, session_domain, clock, on_events),
     )
-    housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
+    trail = AuditTrail(
+        engine, clock, retention=settings.audit_retention, batch_max=settings.audit_batch_max
+    )
+    housekeeping = InboundHousekeeping(engine, pipeline, settings, clock, audit=trail)
     sweeper = Sweeper(factory, clock, settings.sweep_interval, on_events=on_events)
     pools = PoolServicer(Pools(factory, clock, on_events=on_events))
+    access = SessionAccess(factory)
     sessions = SessionServicer(
         session_domain,
         SessionMessaging(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
         Membership(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
+        access,
     )
-    events = EventServicer(Events(engine, feed))
+    events = EventServicer(Events(engine, feed), access)
+    audit = AuditServicer(trail)
     inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock, on_events=on_events))
 
     def register(server: grpc.aio.Server) -> None:
         session_pb2_grpc.add_SessionServiceServicer_to_server(sessions, server)
         pool_pb2_grpc.add_PoolServiceServicer_to_server(pools, server)
         event_pb2_grpc.add_EventServiceServicer_to_server(events, server)
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(audit, server)
         inbound_pb2_grpc.add_InboundServiceServicer_to_server(inbound, server)
 
     async def ready() -> bool:
@@ -158,6 +173,17 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         readiness=ready,
         grace=settings.shutdown_grace,
         translate_errors=database_outage,
+        interceptors=[
+            *authentication,
+            AuthorizationInterceptor(
+                settings.callers,
+                audit=trail,
+                translate=database_outage,
+                now=clock.now,
+                anonymous=settings.anonymous_caller,
+            ),
+        ],
+        reflection=settings.reflection,
     )
 
     async def close_channel() -> None:
@@ -168,10 +194,12 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
 
     # The background work stops beside server.stop(grace), within the same grace (the
     # dispatcher hands back the sends it could not finish); then, in reverse order of
-    # registration, the hook and sender channels are closed and the engine disposed.
+    # registration, the audit trail writes what the last calls recorded, the hook and sender
+    # channels are closed and the engine disposed.
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
     for task in background:
         service.on_stop(task.stop)
+    service.on_shutdown(trail.stop)
     service.on_stop(feed.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
@@ -196,10 +224,10 @@ async def database_answers(engine: AsyncEngine) -> bool:
 
 @asynccontextmanager
 async def running_router(
-    settings: RouterSettings, clock: Clock | None = None
+    settings: RouterSettings, clock: Clock | None = None, authentication: Authentication = ()
 ) -> AsyncIterator[int]:
     """Run a router in this process (tests: ``port=0``); yields the bound port."""
-    router = build_router(settings, clock)
+    router = build_router(settings, clock, authentication)
     port = await router.start()
     try:
         yield port

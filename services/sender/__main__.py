@@ -1,4 +1,5 @@
-"""Composition root of the sender: settings -> logging -> HTTP client -> sender -> server."""
+"""Composition root of the sender: settings -> logging -> HTTP client -> sender -> server
+(error mapping -> authentication -> authorization)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from numproxy.common.authorization import Authentication, AuthorizationInterceptor
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
@@ -30,7 +32,9 @@ def credentials(settings: SenderSettings) -> Credentials:
     )
 
 
-def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
+def build_service(
+    settings: SenderSettings, sender: SmsSender, authentication: Authentication = ()
+) -> GrpcService:
     async def ready() -> bool:
         return settings.credentials_complete()
 
@@ -40,6 +44,11 @@ def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
         register=register(SenderServicer(sender)),
         readiness=ready,
         grace=settings.shutdown_grace,
+        interceptors=[
+            *authentication,
+            AuthorizationInterceptor(settings.callers, anonymous=settings.anonymous_caller),
+        ],
+        reflection=settings.reflection,
     )
 
 

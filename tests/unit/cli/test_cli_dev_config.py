@@ -12,6 +12,10 @@ import pytest
 from numproxy.cli.dev import ports_problem
 from numproxy.cli.main import build_parser, dev_config
 from numproxy.cli.stack import StackConfig
+from numproxy.common.scopes import Scope
+from numproxy.common.settings import load_settings
+from numproxy.router.settings import RouterSettings
+from numproxy.sender.settings import SenderSettings
 from tests.support.postgres import free_port
 
 
@@ -49,6 +53,27 @@ def test_signature_secret_option_sets_it(tmp_path: Path) -> None:
     assert env["NUMPROXY_GATEWAY_SIGNATURE_SECRET"] == "given-secret"
     assert config.process_env("simulator")["NUMPROXY_SIMULATOR_SIGNATURE_SECRET"] == "given-secret"
     assert "given-secret" not in repr(config)
+
+
+def test_the_stack_configures_its_callers_identities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = dev_config(build_parser().parse_args(["dev"]), tmp_path)
+    for service in ("router", "sender"):
+        for key, value in config.process_env(service).items():
+            if key.startswith(f"NUMPROXY_{service.upper()}_"):
+                monkeypatch.setenv(key, value)
+    router = load_settings(RouterSettings)
+    scopes = {name: set(policy.scopes) for name, policy in router.callers.items()}
+    assert scopes["admin"] == set(Scope)
+    assert scopes["gateway"] == {Scope.INBOUND}
+    assert Scope.AUDIT_READ not in scopes["console"] and Scope.INBOUND not in scopes["console"]
+    assert router.callers["lobby"].pools == {"lobby", "chat"}
+    assert all(router.callers[name].pools is None for name in ("admin", "gateway", "console"))
+    sender = load_settings(SenderSettings)
+    assert {n: set(p.scopes) for n, p in sender.callers.items()} == {"router": {Scope.SMS_SEND}}
+    # Until the services authenticate their callers, the stack's calls are made as these.
+    assert (router.anonymous_caller, sender.anonymous_caller) == ("admin", "router")
 
 
 def test_the_environment_wins_over_the_stacks_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
