@@ -41,6 +41,7 @@ from numproxy.router.outbox.dispatcher import Dispatcher
 from numproxy.router.outbox.receipts import ReceiptRecorder
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import RetryPolicy
+from numproxy.router.sessions.erasure import Erasure
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.pools import Pools
@@ -117,7 +118,13 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         engine, clock, policy, linger=settings.send_result_linger, on_events=on_events
     )
     dispatcher = Dispatcher(
-        engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
+        engine,
+        sender_pb2_grpc.SenderServiceStub(channel),
+        recorder,
+        policy,
+        settings,
+        clock,
+        on_events=on_events,
     )
     session_domain = Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events)
     hook_client = HookClient()
@@ -137,6 +144,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         session_domain,
         SessionMessaging(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
         Membership(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
+        Erasure(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
     )
     events = EventServicer(Events(engine, feed))
     inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock, on_events=on_events))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numproxy.common.errors import Context
 from numproxy.router.api import convert
+from numproxy.router.sessions.erasure import Erasure
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec
@@ -16,11 +17,16 @@ def _participant(spec: session_pb2.ParticipantSpec) -> ParticipantSpec:
 
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     def __init__(
-        self, sessions: Sessions, messaging: SessionMessaging, membership: Membership
+        self,
+        sessions: Sessions,
+        messaging: SessionMessaging,
+        membership: Membership,
+        erasure: Erasure,
     ) -> None:
         self._sessions = sessions
         self._messaging = messaging
         self._membership = membership
+        self._erasure = erasure
 
     async def CreateSession(
         self, request: session_pb2.CreateSessionRequest, context: Context
@@ -110,3 +116,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.RemoveParticipantResponse:
         session = await self._membership.remove_participant(request.session, request.number)
         return session_pb2.RemoveParticipantResponse(session=convert.session_message(session))
+
+    async def EraseNumber(
+        self, request: session_pb2.EraseNumberRequest, context: Context
+    ) -> session_pb2.EraseNumberResponse:
+        erased = await self._erasure.erase_number(request.number)
+        return session_pb2.EraseNumberResponse(
+            rows_erased=erased.rows_erased,
+            rows_by_table=erased.rows_by_table,
+            sessions_closed=erased.sessions_closed,
+        )

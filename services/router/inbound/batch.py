@@ -6,6 +6,7 @@ session activity) in one go at the end, inside the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,6 +46,9 @@ class LiveSession:
     hooks: PoolHooks | None = None
     # The session's CreateSession request_id (None: none given).
     request_id: str | None = None
+    # The session's message rate window as stored (inbound/session_rate.py).
+    rate_window_started_at: datetime | None = None
+    rate_window_messages: int = 0
 
 
 @dataclass(slots=True)
@@ -91,6 +95,23 @@ class Batch:
     taken_parts: list[tuple[Item, GroupKey, int]] = field(default_factory=list)
     # Items set aside for a hook: the batch must leave no trace of them.
     deferred: list[Item] = field(default_factory=list)
+    # Pools of this batch's numbers with a daily send budget: their outbound rows are left to
+    # the dispatcher's claim, which charges the budget (outbox/send_budget.py).
+    budgeted_pools: set[int] = field(default_factory=set)
+    # Message rate windows of live sessions as this batch leaves them: (start, messages).
+    rates: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+
+    def activities(self) -> list[Activity]:
+        """The session activity to write, with the rate windows this batch moved on."""
+        written = []
+        for activity in self.activity.values():
+            rate = self.rates.get(activity.session_id)
+            if rate is not None:
+                activity = dataclasses.replace(
+                    activity, rate_window_started_at=rate[0], rate_window_messages=rate[1]
+                )
+            written.append(activity)
+        return written
 
     def pending(self) -> list[Item]:
         return [item for item in self.items if item.result is None]
