@@ -130,8 +130,8 @@ class RouterSettings(ServiceSettings):
         1000,
         ge=1,
         le=100_000,
-        description="rows redacted or deleted per transaction by each retention task; at most "
-        "50 transactions per housekeeping run",
+        description="closed sessions redacted, or rows deleted, per transaction by each "
+        "retention task; at most 50 transactions per task and housekeeping run",
     )
 
     # Group commit of inbound SMS (inbound_batch.py).
