@@ -4,19 +4,26 @@ text and JSON column the models declare (a table added later is checked too)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import JSON, String, Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.cli.main import main as cli
 from numproxy.client import InvalidArgumentError, NumproxyClient
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc
+from numproxy.router.__main__ import running_router
+from numproxy.router.settings import RouterSettings
 from numproxy.router.store.models import Base, HookDecision
 from numproxy.v1 import session_pb2
+from tests.support.postgres import free_port
 from tests.support.router_inbound import factory
 from tests.support.router_sessions import ALICE, BOB, CAROL, US1, US2, US3, router_channel
 
@@ -176,3 +183,39 @@ async def test_pool_budget_and_retention_settings(client: NumproxyClient) -> Non
         with pytest.raises(InvalidArgumentError) as refused:
             await client.update_pool("limited", **settings)  # type: ignore[arg-type]
         assert refused.value.reason == reason
+
+
+async def test_erase_and_budget_settings_from_the_command_line(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = RouterSettings(
+        host="127.0.0.1",
+        port=0,
+        database_url=SecretStr(database_url),
+        sender_address=f"127.0.0.1:{free_port()}",
+        shutdown_grace=1.0,
+    )
+    async with running_router(config) as port:
+        router = ["--router", f"127.0.0.1:{port}"]
+        async with NumproxyClient(f"127.0.0.1:{port}") as client:
+            await client.create_pool("default")
+            await client.add_numbers("default", [US1, US2])
+            session = await client.create_session(ALICE, BOB)
+        budget = ["--daily-send-budget", "100", "--message-retention", "7200"]
+        updated = await asyncio.to_thread(
+            cli, ["pool", "update", "default", *router, "--json", *budget]
+        )
+        pool = json.loads(capsys.readouterr().out)
+        erased = await asyncio.to_thread(cli, ["number", "erase", ALICE, *router])
+        line = capsys.readouterr().out
+        refused = await asyncio.to_thread(cli, ["number", "erase", US1, *router])
+        async with NumproxyClient(f"127.0.0.1:{port}") as client:
+            closed = await client.get_session(session.name)
+
+    assert (updated, erased, refused) == (0, 0, 1)
+    assert (pool["daily_send_budget"], pool["message_retention"]) == (100, "7200s")
+    assert line.startswith("erased: ") and line.rstrip().endswith("1 live sessions closed")
+    assert "participant 1" in line
+    assert ALICE.lstrip("+") not in line
+    assert "PROXY_NUMBER_NOT_ERASABLE" in capsys.readouterr().err
+    assert closed.closed_reason == session_pb2.CLOSED_REASON_ERASED
