@@ -49,6 +49,9 @@ class LiveSession:
     # The session's message rate window as stored (inbound/session_rate.py).
     rate_window_started_at: datetime | None = None
     rate_window_messages: int = 0
+    # Partners who opted out of their proxy number (sessions from before such pairs stopped
+    # being allocated): their copies are left to the dispatcher's claim, which refuses them.
+    opted_out_partners: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(slots=True)
@@ -98,6 +101,8 @@ class Batch:
     # Pools of this batch's numbers with a daily send budget: their outbound rows are left to
     # the dispatcher's claim, which charges the budget (outbox/send_budget.py).
     budgeted_pools: set[int] = field(default_factory=set)
+    # Outbound rows never handed to the dispatcher in memory: its claim must judge them.
+    claim_only: set[str] = field(default_factory=set)
     # Message rate windows of live sessions as this batch leaves them: (start, messages).
     rates: dict[str, tuple[datetime, int]] = field(default_factory=dict)
 
@@ -153,7 +158,7 @@ class Batch:
         session_id: str | None = None,
         sender_number: str = "",
         cause_id: str | None = None,
-    ) -> None:
+    ) -> rows.Row:
         row = rows.outbound(
             now=self.now,
             proxy_number=proxy_number,
@@ -163,7 +168,7 @@ class Batch:
             sender_number=sender_number,
             cause_id=cause_id,
         )
-        self.writes.interaction(row, pool_id=pool_id)
+        return self.writes.interaction(row, pool_id=pool_id)
 
     async def close(self, item_index: int, closes: list[Close]) -> None:
         """Close sessions now (in the batch's transaction), remembering which item did."""

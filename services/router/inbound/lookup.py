@@ -53,6 +53,13 @@ async def find_sessions(batch: Batch) -> None:
             request_id=first.request_id,
             rate_window_started_at=first.rate_window_started_at,
             rate_window_messages=first.rate_window_messages,
+            opted_out_partners=frozenset(
+                (row.partner, row.partner_proxy)
+                for row in group
+                if row.partner_opted_out
+                and row.partner is not None
+                and row.partner_proxy is not None
+            ),
         )
         if first.daily_send_budget > 0:
             batch.budgeted_pools.add(first.pool_id)

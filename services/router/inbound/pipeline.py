@@ -145,11 +145,12 @@ class InboundPipeline:
                 for stage in STAGES:
                     await stage(batch)
                 outbound = batch.writes.outbound
-                # A pool's daily send budget is charged when the dispatcher claims its rows.
+                # A pool's daily send budget is charged, and an opted-out pair refused, when
+                # the dispatcher claims the row.
                 leasable = [
                     row
                     for row, pool in zip(outbound, batch.writes.outbound_pools, strict=True)
-                    if pool not in batch.budgeted_pools
+                    if pool not in batch.budgeted_pools and row["id"] not in batch.claim_only
                 ]
                 if leasable:
                     reserved = self._handoff.reserve(len(leasable))

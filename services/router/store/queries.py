@@ -113,6 +113,9 @@ class LiveRow:
     rate_window_started_at: datetime | None
     rate_window_messages: int
     daily_send_budget: int
+    # Whether the partner opted out of its proxy number (a session older than the rule that
+    # no such pair is allocated): its copy is left to the dispatcher's claim, which refuses it.
+    partner_opted_out: bool
 
 
 # The pool's name and hook settings, read with the session lookup and the pool policy so the
@@ -178,6 +181,9 @@ def _live_query() -> Executable:
             Session.rate_window_started_at,
             Session.rate_window_messages,
             Pool.daily_send_budget,
+            select(OptOut.number)
+            .where(OptOut.number == other.number, OptOut.proxy_number == other_number.number)
+            .exists(),
         )
         .select_from(author)
         .join(author_number, author.proxy_number_id == author_number.id)

@@ -28,7 +28,7 @@ from numproxy.router.outbox.retry import RetryPolicy
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import rows
 from numproxy.router.store.dialect import create_engine
-from numproxy.router.store.models import Interaction, OptOut, PoolSendCount
+from numproxy.router.store.models import Interaction, OptOut, Pool, PoolSendCount
 from numproxy.router.store.queries import Claimed
 from tests.conftest import fresh_postgres_database
 from tests.support.events import written
@@ -731,3 +731,37 @@ async def test_a_pools_daily_budget_fails_what_is_beyond_it_and_says_so_once(
     assert [e.reason for e in events if e.type == "OUTBOUND_FAILED"] == ["POOL_DAILY_BUDGET"] * 2
     [spent] = [e for e in events if e.type == "POOL_SEND_BUDGET_SPENT"]
     assert spent.reason.startswith("3 outbound SMS sent on ")
+
+
+async def test_inbound_copies_for_an_opted_out_or_budgeted_pair_go_through_the_claim(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    budgeted = await add_pool(engine, ["+15557000011", "+15557000012"], name="paid")
+    async with factory(engine)() as db, db.begin():
+        paid = await db.get(Pool, budgeted)
+        assert paid is not None
+        paid.daily_send_budget = 1
+    # A session from before opted-out pairs stopped being allocated: RECIPIENT stopped V2.
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
+    await add_session(engine, budgeted, [(ALICE, "+15557000011"), (RECIPIENT, "+15557000012")])
+    await opt_out(engine, RECIPIENT, V2, datetime.now(UTC) - timedelta(days=1))
+    dispatcher = await dispatchers.start(dispatch_interval=3600)
+    handoff = Counting(dispatcher)
+    batcher = batcher_for(engine, SystemClock(), handoff)
+
+    await batcher.receive(sms(ALICE, V1, "to a stopped number"))
+    await batcher.receive(sms(ALICE, "+15557000011", "paid one"))
+    await batcher.receive(sms(ALICE, "+15557000011", "paid two"))
+
+    # Each copy was written due for the loop's claim (told by notify), none handed over.
+    assert handoff.notified == 3
+    outbound = {i.text: i for i in await interactions(engine, "OUTBOUND")}
+    await until_status(engine, [outbound["paid one"].id], "SENT")
+    await until_status(
+        engine, [outbound["to a stopped number"].id, outbound["paid two"].id], "FAILED"
+    )
+    reasons = {i.text: i.failure_reason for i in await interactions(engine, "OUTBOUND")}
+    assert reasons["to a stopped number"] == "OPTED_OUT"
+    assert reasons["paid two"] == "POOL_DAILY_BUDGET"
+    assert [call.text for call in fake.calls] == ["paid one"]
