@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, case, cast, delete, or_, select, update
@@ -75,7 +76,7 @@ class Erasure(Domain):
         return erased
 
 
-async def _erase(conn: AsyncConnection, number: str, now: Any) -> Erased:
+async def _erase(conn: AsyncConnection, number: str, now: datetime) -> Erased:
     if await conn.scalar(select(ProxyNumber.id).where(ProxyNumber.number == number)):
         raise InvalidArgument(
             f"{mask(number)} is one of the proxy numbers, not a participant's number",
