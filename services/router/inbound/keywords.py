@@ -104,7 +104,7 @@ async def answer_keywords(batch: Batch) -> None:
         if confirm and reply:
             # A change of the opt-out state is confirmed whatever the interval (carriers
             # require it); the budget still bounds a STOP / START ping-pong.
-            interval = 0.0 if changed else batch.settings.auto_reply_interval
+            interval = None if changed else batch.settings.auto_reply_interval
             confirm = bool(await claim_replies(batch, [((item.sender, item.proxy), interval)]))
         if confirm and reply:
             batch.queue_outbound(

@@ -316,16 +316,17 @@ class OptOut(Base):
 
 class ReplyLog(Base):
     """The automatic-reply budget of one (recipient, proxy number): when numproxy last
-    replied there by itself (keyword answers, out-of-session replies), and how many replies
-    the current budget window has seen (inbound/reply_budget.py)."""
+    replied there by itself subject to an interval (keyword answers, out-of-session replies;
+    None when only opt-out confirmations went there), and how many replies of every kind the
+    current budget window has seen (inbound/reply_budget.py)."""
 
     __tablename__ = "reply_log"
-    __table_args__ = (Index("ix_reply_log_last_reply", "last_reply_at"),)
+    __table_args__ = (Index("ix_reply_log_window_started", "window_started_at"),)
 
     # The number replied to (the sender of the message answered).
     sender_number: Mapped[str] = mapped_column(NUMBER, primary_key=True)
     proxy_number: Mapped[str] = mapped_column(NUMBER, primary_key=True)
-    last_reply_at: Mapped[datetime]
+    last_reply_at: Mapped[datetime | None]
     window_started_at: Mapped[datetime]
     window_replies: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 

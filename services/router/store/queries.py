@@ -372,8 +372,10 @@ async def claim_reply_slots(
     budget: int,
 ) -> set[Pair]:
     """Charge an automatic reply to each (sender, proxy number) of ``rows`` (distinct pairs)
-    unless the last one went there after ``interval_cutoff`` or its budget window (started
-    after ``window_cutoff``) has had ``budget`` replies; the pairs that may be answered now.
+    unless the last timed one went there after ``interval_cutoff`` or its budget window
+    (started after ``window_cutoff``) has had ``budget`` replies; the pairs that may be
+    answered now. A row without ``last_reply_at`` (store/rows.py reply_log) leaves the
+    pair's last timed reply as it was.
     One statement: the row lock of the upsert makes a concurrent claim wait and then see
     this one."""
     if not rows:
@@ -387,7 +389,7 @@ async def claim_reply_slots(
         .on_conflict_do_update(
             index_elements=[table.c.sender_number, table.c.proxy_number],
             set_={
-                "last_reply_at": base.excluded.last_reply_at,
+                "last_reply_at": func.coalesce(base.excluded.last_reply_at, table.c.last_reply_at),
                 "window_started_at": case(
                     (window_over, base.excluded.window_started_at),
                     else_=table.c.window_started_at,
@@ -395,7 +397,7 @@ async def claim_reply_slots(
                 "window_replies": case((window_over, 1), else_=table.c.window_replies + 1),
             },
             where=and_(
-                table.c.last_reply_at <= interval_cutoff,
+                or_(table.c.last_reply_at.is_(None), table.c.last_reply_at <= interval_cutoff),
                 or_(window_over, table.c.window_replies < budget),
             ),
         )

@@ -6,7 +6,8 @@ bounded batch per transaction.
   stay; each interaction and the session are marked ``redacted_at``.
 - Replies recorded without a session (keyword answers, out-of-session replies) older than
   ``sessionless_retention``: deleted, unless still queued.
-- Automatic-reply records (reply_log) whose last reply is older than ``reply_log_retention``.
+- Automatic-reply records (reply_log) whose window and last reply are older than
+  ``reply_log_retention``.
 - Daily send counts of pools (pool_send_count) older than a week.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from numproxy.router.store.models import Interaction, Pool, PoolSendCount, ReplyLog, Session
@@ -71,9 +72,11 @@ async def prune_sessionless(conn: AsyncConnection, cutoff: datetime, limit: int)
 
 
 async def prune_reply_log(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
-    """Delete up to ``limit`` automatic-reply records whose last reply was before ``cutoff``."""
+    """Delete up to ``limit`` automatic-reply records whose window started, and whose last
+    timed reply went, before ``cutoff``."""
     due = select(ReplyLog.sender_number, ReplyLog.proxy_number).where(
-        ReplyLog.last_reply_at < cutoff
+        ReplyLog.window_started_at < cutoff,
+        or_(ReplyLog.last_reply_at.is_(None), ReplyLog.last_reply_at < cutoff),
     )
     result = await conn.execute(
         delete(ReplyLog).where(

@@ -77,6 +77,24 @@ async def test_every_kind_of_automatic_reply_draws_on_one_budget(engine: AsyncEn
     assert (log.sender_number, log.proxy_number, log.window_replies) == (STRANGER, V1, 3)
 
 
+async def test_opt_out_confirmations_start_no_interval(engine: AsyncEngine) -> None:
+    await add_pool(engine, [V1])
+    settings = RouterSettings(auto_reply_interval=60)
+    router, _ = make_router(engine, FakeClock(), settings)
+
+    answered = [
+        (await router.receive(sms(STRANGER, V1, text))).queued
+        for text in ("STOP", "START", "HELP", "HELP")
+    ]
+
+    assert answered == [1, 1, 1, 0]  # the second HELP is within the first one's interval
+    assert await replies_to(engine, STRANGER) == [
+        settings.stop_reply,
+        settings.start_reply,
+        settings.help_reply,
+    ]
+
+
 async def test_a_runaway_session_is_closed_rate_limited_with_its_event(
     engine: AsyncEngine,
 ) -> None:

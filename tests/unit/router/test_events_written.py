@@ -208,8 +208,7 @@ async def test_stop_and_start_write_opt_events_only_when_the_state_changes(
         "OUTBOUND_QUEUED",  # the STOP confirmation
         "PARTICIPANT_OPTED_IN",  # the session is closed: no MESSAGE_RECEIVED
         "OUTBOUND_QUEUED",  # the START confirmation
-        # the second START changes nothing: an automatic answer, within auto_reply_interval
-        # of the last one, so not sent again (inbound/reply_budget.py)
+        "OUTBOUND_QUEUED",  # the second START is confirmed again
     ]
     stop, opted_out, closed = events[1:4]
     opted_in = events[5]

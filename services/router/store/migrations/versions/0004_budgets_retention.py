@@ -3,7 +3,8 @@ and message retention, redaction marks, EraseNumber's lookups
 
 reply_log: the automatic-reply budget of a (number, proxy number) counts the replies of a
 window (window_started_at, window_replies); existing rows start their window at their last
-reply. pool.reply_interval_seconds is raised to the new minimum of 60 s.
+reply. last_reply_at becomes nullable (a pair only an opt-out confirmation went to has none).
+pool.reply_interval_seconds is raised to the new minimum of 60 s.
 
 Revision ID: 0004
 Revises: 0003
@@ -86,7 +87,10 @@ def upgrade() -> None:
         batch_op.alter_column(
             "window_started_at", existing_type=sa.DateTime(timezone=True), nullable=False
         )
-        batch_op.create_index("ix_reply_log_last_reply", ["last_reply_at"], unique=False)
+        batch_op.alter_column(
+            "last_reply_at", existing_type=sa.DateTime(timezone=True), nullable=True
+        )
+        batch_op.create_index("ix_reply_log_window_started", ["window_started_at"], unique=False)
 
     op.create_table(
         "pool_send_count",
@@ -105,8 +109,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("pool_send_count")
+    op.execute("UPDATE reply_log SET last_reply_at = window_started_at WHERE last_reply_at IS NULL")
     with op.batch_alter_table("reply_log") as batch_op:
-        batch_op.drop_index("ix_reply_log_last_reply")
+        batch_op.drop_index("ix_reply_log_window_started")
+        batch_op.alter_column(
+            "last_reply_at", existing_type=sa.DateTime(timezone=True), nullable=False
+        )
         batch_op.drop_column("window_replies")
         batch_op.drop_column("window_started_at")
     op.drop_index("ix_interaction_recipient_number", table_name="interaction")
