@@ -23,6 +23,9 @@ BENCH_ENV = {
     # The load generator posts unsigned webhooks straight to the gateway: the bench measures
     # forwarding, not signature checks.
     "NUMPROXY_GATEWAY_ALLOW_UNSIGNED": "true",
+    # The busy conversation is one session taking every message: far past the session rate
+    # cap, which would close it at once.
+    "NUMPROXY_ROUTER_SESSION_RATE_MAX_MESSAGES": "0",
 }
 
 

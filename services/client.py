@@ -156,7 +156,7 @@ def _pool_fields(**values: Any) -> tuple[pool_pb2.Pool, list[str]]:
         if value is None:
             continue
         paths.append(_POOL_PATHS.get(key, key))
-        if key in ("default_ttl", "default_lifetime", "reply_interval"):
+        if key in ("default_ttl", "default_lifetime", "reply_interval", "message_retention"):
             getattr(pool, key).CopyFrom(_duration(value))
         elif key == "hook_deadline":
             pool.hooks.deadline.CopyFrom(_duration(value))
@@ -240,6 +240,8 @@ class NumproxyClient:
         open_notice: str = "",
         close_notice: str = "",
         prefix_display_name: bool = False,
+        daily_send_budget: int = 0,
+        message_retention: Seconds | None = None,
     ) -> pool_pb2.Pool:
         """Create a pool. ``out_of_session_policy``: "drop" or "reply"; ``hook_failure_mode``:
         "fail_open" (the default) or "fail_closed"; ``max_participants`` 0 means 10."""
@@ -259,6 +261,8 @@ class NumproxyClient:
             open_notice=open_notice,
             close_notice=close_notice,
             prefix_display_name=prefix_display_name,
+            daily_send_budget=daily_send_budget,
+            message_retention=message_retention,
         )
         request = pool_pb2.CreatePoolRequest(pool_id=pool_id, pool=pool)
         reply = await self._call(self._pools.CreatePool, request)
@@ -284,6 +288,8 @@ class NumproxyClient:
         open_notice: str | None = None,
         close_notice: str | None = None,
         prefix_display_name: bool | None = None,
+        daily_send_budget: int | None = None,
+        message_retention: Seconds | None = None,
     ) -> pool_pb2.Pool:
         """Change the settings given (None: unchanged), as create_pool takes them."""
         target, paths = _pool_fields(
@@ -302,6 +308,8 @@ class NumproxyClient:
             open_notice=open_notice,
             close_notice=close_notice,
             prefix_display_name=prefix_display_name,
+            daily_send_budget=daily_send_budget,
+            message_retention=message_retention,
         )
         target.name = pool_name(pool)
         request = pool_pb2.UpdatePoolRequest(
@@ -554,6 +562,15 @@ class NumproxyClient:
         request = session_pb2.RemoveParticipantRequest(session=session_name(session), number=number)
         reply = await self._call(self._sessions.RemoveParticipant, request)
         result: session_pb2.Session = reply.session
+        return result
+
+    async def erase_number(self, number: str) -> session_pb2.EraseNumberResponse:
+        """Erase every trace of a real number (its live sessions are closed first); an
+        administrator's call. The response counts the rows erased, per table."""
+        request = session_pb2.EraseNumberRequest(number=number)
+        result: session_pb2.EraseNumberResponse = await self._call(
+            self._sessions.EraseNumber, request
+        )
         return result
 
     # --- events ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``numproxy pool ...`` and ``numproxy session ...``: the public API from the shell."""
+"""``numproxy pool ...``, ``numproxy session ...`` and ``numproxy number erase``: the public
+API from the shell."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ _POOL_SETTINGS = {
     "open_notice": "open_notice",
     "close_notice": "close_notice",
     "prefix_display_name": "prefix_display_name",
+    "daily_send_budget": "daily_send_budget",
+    "message_retention": "message_retention",
 }
 
 
@@ -233,6 +236,17 @@ def positive(value: str) -> int:
     return int(value)
 
 
+async def number_erase(client: NumproxyClient, args: argparse.Namespace) -> str:
+    erased = await client.erase_number(args.number)
+    if args.json:
+        return dump_json(to_dict(erased))
+    tables = ", ".join(f"{table} {count}" for table, count in sorted(erased.rows_by_table.items()))
+    return (
+        f"erased: {erased.rows_erased} rows ({tables or 'none'}), "
+        f"{erased.sessions_closed} live sessions closed"
+    )
+
+
 def seconds(value: str) -> float:
     try:
         number = float(value)
@@ -368,6 +382,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--limit", type=positive, default=100, help="at most this many (100)")
     p.set_defaults(command=audit_list)
 
+    number = sub.add_parser("number", help="real numbers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = number.add_parser(
+        "erase", parents=[common], help="erase every trace of a real number (administrators)"
+    )
+    p.add_argument("number", metavar="NUMBER")
+    p.set_defaults(command=number_erase)
+
     events.add_commands(sub, common)
 
 
@@ -389,6 +412,12 @@ def _pool_setting_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--close-notice", help="sent to every participant when a session closes")
     p.add_argument(
         "--prefix-display-name", action=on_off, help="prefix forwarded texts with the name"
+    )
+    p.add_argument(
+        "--daily-send-budget", type=int, metavar="N", help="outbound SMS per UTC day (0: no cap)"
+    )
+    p.add_argument(
+        "--message-retention", type=seconds, help="seconds text is kept after a session closes"
     )
 
 

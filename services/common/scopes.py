@@ -25,6 +25,7 @@ class Scope(StrEnum):
     POOLS_ADMIN = "pools:admin"
     EVENTS_READ = "events:read"
     AUDIT_READ = "audit:read"
+    NUMBERS_ERASE = "numbers:erase"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ RULES: Mapping[str, Rule] = MappingProxyType(
         _SESSIONS + "GetSession": _READ_SESSIONS,
         _SESSIONS + "ListSessions": _READ_SESSIONS,
         _SESSIONS + "ListInteractions": _needs(Scope.INTERACTIONS_READ, audited=True),
+        # Erasing a number reaches every pool: a caller limited to pools is refused it
+        # (api/access.py require_every_pool).
+        _SESSIONS + "EraseNumber": _needs(Scope.NUMBERS_ERASE, audited=True),
         _POOLS + "CreatePool": _ADMIN_POOLS,
         _POOLS + "UpdatePool": _ADMIN_POOLS,
         _POOLS + "AddNumbers": _ADMIN_POOLS,

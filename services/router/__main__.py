@@ -47,6 +47,7 @@ from numproxy.router.outbox.dispatcher import Dispatcher
 from numproxy.router.outbox.receipts import ReceiptRecorder
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import RetryPolicy
+from numproxy.router.sessions.erasure import Erasure
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.pools import Pools
@@ -126,7 +127,13 @@ def build_router(
         engine, clock, policy, linger=settings.send_result_linger, on_events=on_events
     )
     dispatcher = Dispatcher(
-        engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
+        engine,
+        sender_pb2_grpc.SenderServiceStub(channel),
+        recorder,
+        policy,
+        settings,
+        clock,
+        on_events=on_events,
     )
     session_domain = Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events)
     hook_client = HookClient()
@@ -151,6 +158,7 @@ def build_router(
         SessionMessaging(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
         Membership(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
         access,
+        Erasure(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
     )
     events = EventServicer(Events(engine, feed), access)
     audit = AuditServicer(trail)

@@ -86,6 +86,55 @@ class RouterSettings(GrpcServiceSettings):
         description="answer to a help keyword",
     )
 
+    # Abuse budgets (docs/abuse-and-retention.md).
+    auto_reply_interval: float = Field(
+        60.0,
+        ge=0,
+        description="least seconds between two automatic answers (HELP, START, a hook's reply "
+        "to a blocked text) to one real number on one proxy number; out-of-session replies use "
+        "the pool's reply_interval (at least 60 s), an opt-out's confirmation none",
+    )
+    auto_reply_budget: int = Field(
+        10,
+        ge=1,
+        description="automatic replies of every kind (keyword answers, confirmations, "
+        "out-of-session replies) to one real number on one proxy number per auto_reply_window",
+    )
+    auto_reply_window: float = Field(
+        24 * 3600.0, gt=0, description="seconds of the window auto_reply_budget counts in"
+    )
+    session_rate_max_messages: int = Field(
+        30,
+        ge=0,
+        description="messages a session may relay per session_rate_window; one more closes it "
+        "with reason RATE_LIMITED (two auto-responders answering each other); 0 = no cap",
+    )
+    session_rate_window: float = Field(
+        60.0, gt=0, description="seconds of the window session_rate_max_messages counts in"
+    )
+
+    # Retention (docs/abuse-and-retention.md); each pool sets how long message text is kept.
+    sessionless_retention: float = Field(
+        30 * 24 * 3600.0,
+        gt=0,
+        description="seconds numproxy's replies recorded without a session (keyword answers, "
+        "out-of-session replies) are kept; then housekeeping deletes them",
+    )
+    reply_log_retention: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="seconds a real number's automatic-reply record is kept after its last "
+        "reply (keep it above auto_reply_window and the pools' reply_interval: a pruned "
+        "record lets the next reply through early)",
+    )
+    retention_batch: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="closed sessions redacted, or rows deleted, per transaction by each "
+        "retention task; at most 50 transactions per task and housekeeping run",
+    )
+
     # Group commit of inbound SMS (inbound_batch.py).
     inbound_batch_max: int = Field(
         100,

@@ -63,6 +63,14 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """A hook timed out, was down or answered badly; reason says which and the failure mode applied."""
     EVENT_TYPE_MESSAGE_BLOCKED: _EventType.ValueType  # 17
     """A hook (InterceptMessage) blocked a message."""
+    EVENT_TYPE_SESSION_RATE_LIMITED: _EventType.ValueType  # 18
+    """A session went over the session rate cap and was closed (reason RATE_LIMITED follows in
+    its SESSION_CLOSED); reason says by how much.
+    """
+    EVENT_TYPE_POOL_SEND_BUDGET_SPENT: _EventType.ValueType  # 19
+    """A pool's daily send budget ran out (once per pool and UTC day)."""
+    EVENT_TYPE_NUMBER_ERASED: _EventType.ValueType  # 20
+    """EraseNumber erased a real number; reason holds it masked and the rows touched."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -97,6 +105,14 @@ EVENT_TYPE_HOOK_FAILED: EventType.ValueType  # 16
 """A hook timed out, was down or answered badly; reason says which and the failure mode applied."""
 EVENT_TYPE_MESSAGE_BLOCKED: EventType.ValueType  # 17
 """A hook (InterceptMessage) blocked a message."""
+EVENT_TYPE_SESSION_RATE_LIMITED: EventType.ValueType  # 18
+"""A session went over the session rate cap and was closed (reason RATE_LIMITED follows in
+its SESSION_CLOSED); reason says by how much.
+"""
+EVENT_TYPE_POOL_SEND_BUDGET_SPENT: EventType.ValueType  # 19
+"""A pool's daily send budget ran out (once per pool and UTC day)."""
+EVENT_TYPE_NUMBER_ERASED: EventType.ValueType  # 20
+"""EraseNumber erased a real number; reason holds it masked and the rows touched."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 @_typing.final

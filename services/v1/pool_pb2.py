@@ -27,53 +27,53 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16numproxy/v1/pool.proto\x12\x0bnumproxy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x03\n\x04Pool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65\x66\x61ult_ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x33\n\x10\x64\x65\x66\x61ult_lifetime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12>\n\x15out_of_session_policy\x18\x04 \x01(\x0e\x32\x1f.numproxy.v1.OutOfSessionPolicy\x12\x1c\n\x14out_of_session_reply\x18\x05 \x01(\t\x12\x31\n\x0ereply_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cnumber_count\x18\x08 \x01(\x05\x12\x18\n\x10max_participants\x18\t \x01(\x05\x12%\n\x05hooks\x18\n \x01(\x0b\x32\x16.numproxy.v1.PoolHooks\x12\x13\n\x0b\x65nd_command\x18\x0b \x01(\t\x12\x13\n\x0bopen_notice\x18\x0c \x01(\t\x12\x14\n\x0c\x63lose_notice\x18\r \x01(\t\x12\x1b\n\x13prefix_display_name\x18\x0e \x01(\x08\"\xb9\x01\n\tPoolHooks\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12+\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0c\x66\x61ilure_mode\x18\x03 \x01(\x0e\x32\x1c.numproxy.v1.HookFailureMode\x12\x1e\n\x16resolve_out_of_session\x18\x04 \x01(\x08\x12\x1a\n\x12intercept_messages\x18\x05 \x01(\x08\"\xa2\x01\n\x0bProxyNumber\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.numproxy.v1.NumberState\x12\x1b\n\x13\x61\x63tive_participants\x18\x04 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x11\x43reatePoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x1f\n\x04pool\x18\x02 \x01(\x0b\x32\x11.numproxy.v1.Pool\"5\n\x12\x43reatePoolResponse\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\"\x1e\n\x0eGetPoolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x0fGetPoolResponse\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\"e\n\x11UpdatePoolRequest\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x12UpdatePoolResponse\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\"9\n\x10ListPoolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"N\n\x11ListPoolsResponse\x12 \n\x05pools\x18\x01 \x03(\x0b\x32\x11.numproxy.v1.Pool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x11\x41\x64\x64NumbersRequest\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x0f\n\x07numbers\x18\x02 \x03(\t\"?\n\x12\x41\x64\x64NumbersResponse\x12)\n\x07numbers\x18\x01 \x03(\x0b\x32\x18.numproxy.v1.ProxyNumber\"3\n\x13RemoveNumberRequest\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\"@\n\x14RemoveNumberResponse\x12(\n\x06number\x18\x01 \x01(\x0b\x32\x18.numproxy.v1.ProxyNumber\"I\n\x12ListNumbersRequest\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x13ListNumbersResponse\x12)\n\x07numbers\x18\x01 \x03(\x0b\x32\x18.numproxy.v1.ProxyNumber\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*|\n\x12OutOfSessionPolicy\x12%\n!OUT_OF_SESSION_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOUT_OF_SESSION_POLICY_DROP\x10\x01\x12\x1f\n\x1bOUT_OF_SESSION_POLICY_REPLY\x10\x02*x\n\x0fHookFailureMode\x12!\n\x1dHOOK_FAILURE_MODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bHOOK_FAILURE_MODE_FAIL_OPEN\x10\x01\x12!\n\x1dHOOK_FAILURE_MODE_FAIL_CLOSED\x10\x02*_\n\x0bNumberState\x12\x1c\n\x18NUMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13NUMBER_STATE_ACTIVE\x10\x01\x12\x19\n\x15NUMBER_STATE_DRAINING\x10\x02\x32\xb3\x04\n\x0bPoolService\x12M\n\nCreatePool\x12\x1e.numproxy.v1.CreatePoolRequest\x1a\x1f.numproxy.v1.CreatePoolResponse\x12\x44\n\x07GetPool\x12\x1b.numproxy.v1.GetPoolRequest\x1a\x1c.numproxy.v1.GetPoolResponse\x12M\n\nUpdatePool\x12\x1e.numproxy.v1.UpdatePoolRequest\x1a\x1f.numproxy.v1.UpdatePoolResponse\x12J\n\tListPools\x12\x1d.numproxy.v1.ListPoolsRequest\x1a\x1e.numproxy.v1.ListPoolsResponse\x12M\n\nAddNumbers\x12\x1e.numproxy.v1.AddNumbersRequest\x1a\x1f.numproxy.v1.AddNumbersResponse\x12S\n\x0cRemoveNumber\x12 .numproxy.v1.RemoveNumberRequest\x1a!.numproxy.v1.RemoveNumberResponse\x12P\n\x0bListNumbers\x12\x1f.numproxy.v1.ListNumbersRequest\x1a .numproxy.v1.ListNumbersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16numproxy/v1/pool.proto\x12\x0bnumproxy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x04\n\x04Pool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65\x66\x61ult_ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x33\n\x10\x64\x65\x66\x61ult_lifetime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12>\n\x15out_of_session_policy\x18\x04 \x01(\x0e\x32\x1f.numproxy.v1.OutOfSessionPolicy\x12\x1c\n\x14out_of_session_reply\x18\x05 \x01(\t\x12\x31\n\x0ereply_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cnumber_count\x18\x08 \x01(\x05\x12\x18\n\x10max_participants\x18\t \x01(\x05\x12%\n\x05hooks\x18\n \x01(\x0b\x32\x16.numproxy.v1.PoolHooks\x12\x13\n\x0b\x65nd_command\x18\x0b \x01(\t\x12\x13\n\x0bopen_notice\x18\x0c \x01(\t\x12\x14\n\x0c\x63lose_notice\x18\r \x01(\t\x12\x1b\n\x13prefix_display_name\x18\x0e \x01(\x08\x12\x19\n\x11\x64\x61ily_send_budget\x18\x0f \x01(\x05\x12\x34\n\x11message_retention\x18\x10 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xb9\x01\n\tPoolHooks\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12+\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0c\x66\x61ilure_mode\x18\x03 \x01(\x0e\x32\x1c.numproxy.v1.HookFailureMode\x12\x1e\n\x16resolve_out_of_session\x18\x04 \x01(\x08\x12\x1a\n\x12intercept_messages\x18\x05 \x01(\x08\"\xa2\x01\n\x0bProxyNumber\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x0c\n\x04pool\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.numproxy.v1.NumberState\x12\x1b\n\x13\x61\x63tive_participants\x18\x04 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x11\x43reatePoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x1f\n\x04pool\x18\x02 \x01(\x0b\x32\x11.numproxy.v1.Pool\"5\n\x12\x43reatePoolResponse\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\"\x1e\n\x0eGetPoolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x0fGetPoolResponse\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\"e\n\x11UpdatePoolRequest\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x12UpdatePoolResponse\x12\x1f\n\x04pool\x18\x01 \x01(\x0b\x32\x11.numproxy.v1.Pool\"9\n\x10ListPoolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"N\n\x11ListPoolsResponse\x12 \n\x05pools\x18\x01 \x03(\x0b\x32\x11.numproxy.v1.Pool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x11\x41\x64\x64NumbersRequest\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x0f\n\x07numbers\x18\x02 \x03(\t\"?\n\x12\x41\x64\x64NumbersResponse\x12)\n\x07numbers\x18\x01 \x03(\x0b\x32\x18.numproxy.v1.ProxyNumber\"3\n\x13RemoveNumberRequest\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\"@\n\x14RemoveNumberResponse\x12(\n\x06number\x18\x01 \x01(\x0b\x32\x18.numproxy.v1.ProxyNumber\"I\n\x12ListNumbersRequest\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x13ListNumbersResponse\x12)\n\x07numbers\x18\x01 \x03(\x0b\x32\x18.numproxy.v1.ProxyNumber\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*|\n\x12OutOfSessionPolicy\x12%\n!OUT_OF_SESSION_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOUT_OF_SESSION_POLICY_DROP\x10\x01\x12\x1f\n\x1bOUT_OF_SESSION_POLICY_REPLY\x10\x02*x\n\x0fHookFailureMode\x12!\n\x1dHOOK_FAILURE_MODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bHOOK_FAILURE_MODE_FAIL_OPEN\x10\x01\x12!\n\x1dHOOK_FAILURE_MODE_FAIL_CLOSED\x10\x02*_\n\x0bNumberState\x12\x1c\n\x18NUMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13NUMBER_STATE_ACTIVE\x10\x01\x12\x19\n\x15NUMBER_STATE_DRAINING\x10\x02\x32\xb3\x04\n\x0bPoolService\x12M\n\nCreatePool\x12\x1e.numproxy.v1.CreatePoolRequest\x1a\x1f.numproxy.v1.CreatePoolResponse\x12\x44\n\x07GetPool\x12\x1b.numproxy.v1.GetPoolRequest\x1a\x1c.numproxy.v1.GetPoolResponse\x12M\n\nUpdatePool\x12\x1e.numproxy.v1.UpdatePoolRequest\x1a\x1f.numproxy.v1.UpdatePoolResponse\x12J\n\tListPools\x12\x1d.numproxy.v1.ListPoolsRequest\x1a\x1e.numproxy.v1.ListPoolsResponse\x12M\n\nAddNumbers\x12\x1e.numproxy.v1.AddNumbersRequest\x1a\x1f.numproxy.v1.AddNumbersResponse\x12S\n\x0cRemoveNumber\x12 .numproxy.v1.RemoveNumberRequest\x1a!.numproxy.v1.RemoveNumberResponse\x12P\n\x0bListNumbers\x12\x1f.numproxy.v1.ListNumbersRequest\x1a .numproxy.v1.ListNumbersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'numproxy.v1.pool_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTOFSESSIONPOLICY']._serialized_start=1898
-  _globals['_OUTOFSESSIONPOLICY']._serialized_end=2022
-  _globals['_HOOKFAILUREMODE']._serialized_start=2024
-  _globals['_HOOKFAILUREMODE']._serialized_end=2144
-  _globals['_NUMBERSTATE']._serialized_start=2146
-  _globals['_NUMBERSTATE']._serialized_end=2241
+  _globals['_OUTOFSESSIONPOLICY']._serialized_start=1979
+  _globals['_OUTOFSESSIONPOLICY']._serialized_end=2103
+  _globals['_HOOKFAILUREMODE']._serialized_start=2105
+  _globals['_HOOKFAILUREMODE']._serialized_end=2225
+  _globals['_NUMBERSTATE']._serialized_start=2227
+  _globals['_NUMBERSTATE']._serialized_end=2322
   _globals['_POOL']._serialized_start=139
-  _globals['_POOL']._serialized_end=634
-  _globals['_POOLHOOKS']._serialized_start=637
-  _globals['_POOLHOOKS']._serialized_end=822
-  _globals['_PROXYNUMBER']._serialized_start=825
-  _globals['_PROXYNUMBER']._serialized_end=987
-  _globals['_CREATEPOOLREQUEST']._serialized_start=989
-  _globals['_CREATEPOOLREQUEST']._serialized_end=1058
-  _globals['_CREATEPOOLRESPONSE']._serialized_start=1060
-  _globals['_CREATEPOOLRESPONSE']._serialized_end=1113
-  _globals['_GETPOOLREQUEST']._serialized_start=1115
-  _globals['_GETPOOLREQUEST']._serialized_end=1145
-  _globals['_GETPOOLRESPONSE']._serialized_start=1147
-  _globals['_GETPOOLRESPONSE']._serialized_end=1197
-  _globals['_UPDATEPOOLREQUEST']._serialized_start=1199
-  _globals['_UPDATEPOOLREQUEST']._serialized_end=1300
-  _globals['_UPDATEPOOLRESPONSE']._serialized_start=1302
-  _globals['_UPDATEPOOLRESPONSE']._serialized_end=1355
-  _globals['_LISTPOOLSREQUEST']._serialized_start=1357
-  _globals['_LISTPOOLSREQUEST']._serialized_end=1414
-  _globals['_LISTPOOLSRESPONSE']._serialized_start=1416
-  _globals['_LISTPOOLSRESPONSE']._serialized_end=1494
-  _globals['_ADDNUMBERSREQUEST']._serialized_start=1496
-  _globals['_ADDNUMBERSREQUEST']._serialized_end=1546
-  _globals['_ADDNUMBERSRESPONSE']._serialized_start=1548
-  _globals['_ADDNUMBERSRESPONSE']._serialized_end=1611
-  _globals['_REMOVENUMBERREQUEST']._serialized_start=1613
-  _globals['_REMOVENUMBERREQUEST']._serialized_end=1664
-  _globals['_REMOVENUMBERRESPONSE']._serialized_start=1666
-  _globals['_REMOVENUMBERRESPONSE']._serialized_end=1730
-  _globals['_LISTNUMBERSREQUEST']._serialized_start=1732
-  _globals['_LISTNUMBERSREQUEST']._serialized_end=1805
-  _globals['_LISTNUMBERSRESPONSE']._serialized_start=1807
-  _globals['_LISTNUMBERSRESPONSE']._serialized_end=1896
-  _globals['_POOLSERVICE']._serialized_start=2244
-  _globals['_POOLSERVICE']._serialized_end=2807
+  _globals['_POOL']._serialized_end=715
+  _globals['_POOLHOOKS']._serialized_start=718
+  _globals['_POOLHOOKS']._serialized_end=903
+  _globals['_PROXYNUMBER']._serialized_start=906
+  _globals['_PROXYNUMBER']._serialized_end=1068
+  _globals['_CREATEPOOLREQUEST']._serialized_start=1070
+  _globals['_CREATEPOOLREQUEST']._serialized_end=1139
+  _globals['_CREATEPOOLRESPONSE']._serialized_start=1141
+  _globals['_CREATEPOOLRESPONSE']._serialized_end=1194
+  _globals['_GETPOOLREQUEST']._serialized_start=1196
+  _globals['_GETPOOLREQUEST']._serialized_end=1226
+  _globals['_GETPOOLRESPONSE']._serialized_start=1228
+  _globals['_GETPOOLRESPONSE']._serialized_end=1278
+  _globals['_UPDATEPOOLREQUEST']._serialized_start=1280
+  _globals['_UPDATEPOOLREQUEST']._serialized_end=1381
+  _globals['_UPDATEPOOLRESPONSE']._serialized_start=1383
+  _globals['_UPDATEPOOLRESPONSE']._serialized_end=1436
+  _globals['_LISTPOOLSREQUEST']._serialized_start=1438
+  _globals['_LISTPOOLSREQUEST']._serialized_end=1495
+  _globals['_LISTPOOLSRESPONSE']._serialized_start=1497
+  _globals['_LISTPOOLSRESPONSE']._serialized_end=1575
+  _globals['_ADDNUMBERSREQUEST']._serialized_start=1577
+  _globals['_ADDNUMBERSREQUEST']._serialized_end=1627
+  _globals['_ADDNUMBERSRESPONSE']._serialized_start=1629
+  _globals['_ADDNUMBERSRESPONSE']._serialized_end=1692
+  _globals['_REMOVENUMBERREQUEST']._serialized_start=1694
+  _globals['_REMOVENUMBERREQUEST']._serialized_end=1745
+  _globals['_REMOVENUMBERRESPONSE']._serialized_start=1747
+  _globals['_REMOVENUMBERRESPONSE']._serialized_end=1811
+  _globals['_LISTNUMBERSREQUEST']._serialized_start=1813
+  _globals['_LISTNUMBERSREQUEST']._serialized_end=1886
+  _globals['_LISTNUMBERSRESPONSE']._serialized_start=1888
+  _globals['_LISTNUMBERSRESPONSE']._serialized_end=1977
+  _globals['_POOLSERVICE']._serialized_start=2325
+  _globals['_POOLSERVICE']._serialized_end=2888
 # @@protoc_insertion_point(module_scope)

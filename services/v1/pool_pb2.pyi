@@ -103,6 +103,8 @@ class Pool(_message.Message):
     OPEN_NOTICE_FIELD_NUMBER: _builtins.int
     CLOSE_NOTICE_FIELD_NUMBER: _builtins.int
     PREFIX_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    DAILY_SEND_BUDGET_FIELD_NUMBER: _builtins.int
+    MESSAGE_RETENTION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: "pools/{pool_id}"."""
     out_of_session_policy: Global___OutOfSessionPolicy.ValueType
@@ -122,6 +124,10 @@ class Pool(_message.Message):
     """Sent to every participant when a session closes (unless the session has its own). Empty: none."""
     prefix_display_name: _builtins.bool
     """Prefix forwarded texts with the sender's display name ("Ann: hello") when it has one."""
+    daily_send_budget: _builtins.int
+    """Outbound SMS the pool may send per UTC day; beyond it they are FAILED with reason
+    POOL_DAILY_BUDGET (event POOL_SEND_BUDGET_SPENT once a day). 0: no budget.
+    """
     @_builtins.property
     def default_ttl(self) -> _duration_pb2.Duration:
         """Idle TTL given to sessions that do not set one; zero means no idle expiry."""
@@ -132,13 +138,22 @@ class Pool(_message.Message):
 
     @_builtins.property
     def reply_interval(self) -> _duration_pb2.Duration:
-        """At most one out-of-session reply per sender and proxy number within this interval."""
+        """At most one out-of-session reply per sender and proxy number within this interval
+        (at least 60 s; unset on create: one hour). Every automatic reply also counts against the
+        router's per-number reply budget.
+        """
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def hooks(self) -> Global___PoolHooks:
         """The app called for this pool's messages; unset: none."""
+
+    @_builtins.property
+    def message_retention(self) -> _duration_pb2.Duration:
+        """How long message text is kept after its session closed; then it is redacted (the
+        interactions stay, with empty text). Unset on create: 30 days. At least one hour.
+        """
 
     def __init__(
         self,
@@ -157,10 +172,12 @@ class Pool(_message.Message):
         open_notice: _builtins.str = ...,
         close_notice: _builtins.str = ...,
         prefix_display_name: _builtins.bool = ...,
+        daily_send_budget: _builtins.int = ...,
+        message_retention: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "hooks", b"hooks", "reply_interval", b"reply_interval"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "hooks", b"hooks", "message_retention", b"message_retention", "reply_interval", b"reply_interval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_notice", b"close_notice", "create_time", b"create_time", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "end_command", b"end_command", "hooks", b"hooks", "max_participants", b"max_participants", "name", b"name", "number_count", b"number_count", "open_notice", b"open_notice", "out_of_session_policy", b"out_of_session_policy", "out_of_session_reply", b"out_of_session_reply", "prefix_display_name", b"prefix_display_name", "reply_interval", b"reply_interval"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_notice", b"close_notice", "create_time", b"create_time", "daily_send_budget", b"daily_send_budget", "default_lifetime", b"default_lifetime", "default_ttl", b"default_ttl", "end_command", b"end_command", "hooks", b"hooks", "max_participants", b"max_participants", "message_retention", b"message_retention", "name", b"name", "number_count", b"number_count", "open_notice", b"open_notice", "out_of_session_policy", b"out_of_session_policy", "out_of_session_reply", b"out_of_session_reply", "prefix_display_name", b"prefix_display_name", "reply_interval", b"reply_interval"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -54,6 +54,12 @@ class _ClosedReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ClosedRe
     CLOSED_REASON_OPT_OUT: _ClosedReason.ValueType  # 4
     CLOSED_REASON_PARTICIPANT_ENDED: _ClosedReason.ValueType  # 5
     """A participant sent the pool's end command (e.g. "#end")."""
+    CLOSED_REASON_RATE_LIMITED: _ClosedReason.ValueType  # 6
+    """Suspended: the session relayed more messages than the router's session rate cap allows
+    (two auto-responders answering each other); event SESSION_RATE_LIMITED.
+    """
+    CLOSED_REASON_ERASED: _ClosedReason.ValueType  # 7
+    """A participant's number was erased (EraseNumber)."""
 
 class ClosedReason(_ClosedReason, metaclass=_ClosedReasonEnumTypeWrapper): ...
 
@@ -64,6 +70,12 @@ CLOSED_REASON_EXPIRED: ClosedReason.ValueType  # 3
 CLOSED_REASON_OPT_OUT: ClosedReason.ValueType  # 4
 CLOSED_REASON_PARTICIPANT_ENDED: ClosedReason.ValueType  # 5
 """A participant sent the pool's end command (e.g. "#end")."""
+CLOSED_REASON_RATE_LIMITED: ClosedReason.ValueType  # 6
+"""Suspended: the session relayed more messages than the router's session rate cap allows
+(two auto-responders answering each other); event SESSION_RATE_LIMITED.
+"""
+CLOSED_REASON_ERASED: ClosedReason.ValueType  # 7
+"""A participant's number was erased (EraseNumber)."""
 Global___ClosedReason: _TypeAlias = ClosedReason  # noqa: Y015
 
 class _Direction:
@@ -814,3 +826,73 @@ class RemoveParticipantResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveParticipantResponse: _TypeAlias = RemoveParticipantResponse  # noqa: Y015
+
+@_typing.final
+class EraseNumberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """The real number, E.164 with or without "+". One of the proxy numbers is refused."""
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["number", b"number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseNumberRequest: _TypeAlias = EraseNumberRequest  # noqa: Y015
+
+@_typing.final
+class EraseNumberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RowsByTableEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ROWS_ERASED_FIELD_NUMBER: _builtins.int
+    ROWS_BY_TABLE_FIELD_NUMBER: _builtins.int
+    SESSIONS_CLOSED_FIELD_NUMBER: _builtins.int
+    rows_erased: _builtins.int
+    """Rows erased or anonymised, in total."""
+    sessions_closed: _builtins.int
+    """Live sessions of the number that were closed first."""
+    @_builtins.property
+    def rows_by_table(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Rows erased or anonymised per table."""
+
+    def __init__(
+        self,
+        *,
+        rows_erased: _builtins.int = ...,
+        rows_by_table: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        sessions_closed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows_by_table", b"rows_by_table", "rows_erased", b"rows_erased", "sessions_closed", b"sessions_closed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseNumberResponse: _TypeAlias = EraseNumberResponse  # noqa: Y015

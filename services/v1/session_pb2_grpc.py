@@ -80,6 +80,11 @@ class SessionServiceStub:
                 request_serializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantRequest.SerializeToString,
                 response_deserializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantResponse.FromString,
                 _registered_method=True)
+        self.EraseNumber = channel.unary_unary(
+                '/numproxy.v1.SessionService/EraseNumber',
+                request_serializer=numproxy_dot_v1_dot_session__pb2.EraseNumberRequest.SerializeToString,
+                response_deserializer=numproxy_dot_v1_dot_session__pb2.EraseNumberResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -146,6 +151,16 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseNumber(self, request, context):
+        """EraseNumber erases every trace of a real number: its live sessions are closed, and its
+        participant rows, messages (from and to it, with their text), opt-outs, reply and dedupe
+        records, hook decisions and events' mentions of it are erased or anonymised. Recorded as
+        a NUMBER_ERASED event (the number masked). An administrator's call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +208,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.RemoveParticipant,
                     request_deserializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantRequest.FromString,
                     response_serializer=numproxy_dot_v1_dot_session__pb2.RemoveParticipantResponse.SerializeToString,
+            ),
+            'EraseNumber': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseNumber,
+                    request_deserializer=numproxy_dot_v1_dot_session__pb2.EraseNumberRequest.FromString,
+                    response_serializer=numproxy_dot_v1_dot_session__pb2.EraseNumberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +459,33 @@ class SessionService:
             '/numproxy.v1.SessionService/RemoveParticipant',
             numproxy_dot_v1_dot_session__pb2.RemoveParticipantRequest.SerializeToString,
             numproxy_dot_v1_dot_session__pb2.RemoveParticipantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseNumber(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numproxy.v1.SessionService/EraseNumber',
+            numproxy_dot_v1_dot_session__pb2.EraseNumberRequest.SerializeToString,
+            numproxy_dot_v1_dot_session__pb2.EraseNumberResponse.FromString,
             options,
             channel_credentials,
             insecure,

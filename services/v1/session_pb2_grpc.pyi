@@ -49,6 +49,12 @@ class SessionServiceStub:
     """AddParticipant adds a participant to an open session (a proxy number is allocated)."""
     RemoveParticipant: _grpc.UnaryUnaryMultiCallable[_session_pb2.RemoveParticipantRequest, _session_pb2.RemoveParticipantResponse]
     """RemoveParticipant removes a participant; at least two must remain."""
+    EraseNumber: _grpc.UnaryUnaryMultiCallable[_session_pb2.EraseNumberRequest, _session_pb2.EraseNumberResponse]
+    """EraseNumber erases every trace of a real number: its live sessions are closed, and its
+    participant rows, messages (from and to it, with their text), opt-outs, reply and dedupe
+    records, hook decisions and events' mentions of it are erased or anonymised. Recorded as
+    a NUMBER_ERASED event (the number masked). An administrator's call.
+    """
 
 @_typing.type_check_only
 class SessionServiceAsyncStub(SessionServiceStub):
@@ -71,6 +77,12 @@ class SessionServiceAsyncStub(SessionServiceStub):
     """AddParticipant adds a participant to an open session (a proxy number is allocated)."""
     RemoveParticipant: _aio.UnaryUnaryMultiCallable[_session_pb2.RemoveParticipantRequest, _session_pb2.RemoveParticipantResponse]  # type: ignore[assignment]
     """RemoveParticipant removes a participant; at least two must remain."""
+    EraseNumber: _aio.UnaryUnaryMultiCallable[_session_pb2.EraseNumberRequest, _session_pb2.EraseNumberResponse]  # type: ignore[assignment]
+    """EraseNumber erases every trace of a real number: its live sessions are closed, and its
+    participant rows, messages (from and to it, with their text), opt-outs, reply and dedupe
+    records, hook decisions and events' mentions of it are erased or anonymised. Recorded as
+    a NUMBER_ERASED event (the number masked). An administrator's call.
+    """
 
 class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     """SessionService opens, inspects and closes proxied conversations."""
@@ -144,5 +156,17 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_session_pb2.RemoveParticipantResponse, _abc.Awaitable[_session_pb2.RemoveParticipantResponse]]:
         """RemoveParticipant removes a participant; at least two must remain."""
+
+    @_abc_1.abstractmethod
+    def EraseNumber(
+        self,
+        request: _session_pb2.EraseNumberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_pb2.EraseNumberResponse, _abc.Awaitable[_session_pb2.EraseNumberResponse]]:
+        """EraseNumber erases every trace of a real number: its live sessions are closed, and its
+        participant rows, messages (from and to it, with their text), opt-outs, reply and dedupe
+        records, hook decisions and events' mentions of it are erased or anonymised. Recorded as
+        a NUMBER_ERASED event (the number masked). An administrator's call.
+        """
 
 def add_SessionServiceServicer_to_server(servicer: SessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

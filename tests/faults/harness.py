@@ -27,6 +27,9 @@ FAULT_ENV: dict[str, str] = {
     "NUMPROXY_ROUTER_RETRY_INITIAL_BACKOFF": "0.2",
     "NUMPROXY_ROUTER_RETRY_MAX_BACKOFF": "2",
     "NUMPROXY_ROUTER_MAX_SEND_ATTEMPTS": "200",
+    # 30 messages per session in well under a minute: at the session rate cap, which is not
+    # what these scenarios test.
+    "NUMPROXY_ROUTER_SESSION_RATE_MAX_MESSAGES": "0",
     "NUMPROXY_ROUTER_SHUTDOWN_GRACE": "5",
     "NUMPROXY_SENDER_SHUTDOWN_GRACE": "5",
     "NUMPROXY_SENDER_RATE_LIMIT": "0",  # the simulator throttles (or not) per scenario

@@ -39,6 +39,16 @@ def check_pool(pool: str, *, field: str = "pool") -> str:
     return pool_id
 
 
+def require_every_pool(what: str) -> None:
+    """Refuse ``what`` to a caller limited to some pools: it would reach the others too."""
+    allowed = allowed_pools()
+    if allowed is not None:
+        raise PermissionDenied(
+            f"{what} reaches every pool; this caller is limited to {len(allowed)}",
+            reason="POOL_NOT_ALLOWED",
+        )
+
+
 class SessionAccess:
     """Checks a session against the caller's pool limit (a lookup, for limited callers only)."""
 

@@ -77,6 +77,8 @@ def pool_spec(pool: pool_pb2.Pool) -> PoolSpec:
         open_notice=pool.open_notice,
         close_notice=pool.close_notice,
         prefix_display_name=pool.prefix_display_name,
+        daily_send_budget=pool.daily_send_budget,
+        message_retention=optional_timedelta(pool, "message_retention"),
     )
 
 
@@ -104,6 +106,8 @@ def pool_message(pool: PoolInfo) -> pool_pb2.Pool:
         open_notice=pool.open_notice,
         close_notice=pool.close_notice,
         prefix_display_name=pool.prefix_display_name,
+        daily_send_budget=pool.daily_send_budget,
+        message_retention=duration(pool.message_retention_seconds),
     )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from numproxy.common.errors import Context
 from numproxy.router.api import convert
-from numproxy.router.api.access import SessionAccess, allowed_pools, check_pool
+from numproxy.router.api.access import (
+    SessionAccess,
+    allowed_pools,
+    check_pool,
+    require_every_pool,
+)
+from numproxy.router.sessions.erasure import Erasure
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
 from numproxy.router.sessions.names import DEFAULT_POOL
@@ -25,11 +31,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         messaging: SessionMessaging,
         membership: Membership,
         access: SessionAccess,
+        erasure: Erasure,
     ) -> None:
         self._sessions = sessions
         self._messaging = messaging
         self._membership = membership
         self._access = access
+        self._erasure = erasure
 
     async def CreateSession(
         self, request: session_pb2.CreateSessionRequest, context: Context
@@ -130,3 +138,14 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         await self._access.check(request.session, field="session")
         session = await self._membership.remove_participant(request.session, request.number)
         return session_pb2.RemoveParticipantResponse(session=convert.session_message(session))
+
+    async def EraseNumber(
+        self, request: session_pb2.EraseNumberRequest, context: Context
+    ) -> session_pb2.EraseNumberResponse:
+        require_every_pool("erasing a number")
+        erased = await self._erasure.erase_number(request.number)
+        return session_pb2.EraseNumberResponse(
+            rows_erased=erased.rows_erased,
+            rows_by_table=erased.rows_by_table,
+            sessions_closed=erased.sessions_closed,
+        )

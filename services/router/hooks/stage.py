@@ -5,11 +5,11 @@ someone without one to a pool that resolves such texts, needs the hook's decisio
 attached the message is set aside (``Batch.defer``: its result is the HookCall the pipeline's
 ``receive`` makes, pipeline.py); with one, the decision is applied here:
 
-    ResolveOutOfSession  DROP -> DROPPED; REPLY -> REPLIED (from the number texted, not
-                         throttled, never to a sender who opted out of it); CREATE_SESSION ->
-                         SESSION_CREATED (opened by decider.py), DROPPED if it could not be
-                         (also for a retry of the message that opened the session, which
-                         finds itself in it)
+    ResolveOutOfSession  DROP -> DROPPED; REPLY -> REPLIED (from the number texted, within
+                         the automatic-reply budget, never to a sender who opted out of it);
+                         CREATE_SESSION -> SESSION_CREATED (opened by decider.py), DROPPED
+                         if it could not be (also for a retry of the message that opened the
+                         session, which finds itself in it)
     InterceptMessage     ALLOW -> fan-out; REWRITE -> fan-out of the new text (the inbound
                          interaction keeps the original); BLOCK -> BLOCKED: recorded, not
                          forwarded, MESSAGE_BLOCKED, an optional reply to the sender
@@ -34,6 +34,7 @@ from numproxy.router.hooks.decisions import SESSION_REQUEST_PREFIX, Decision, se
 from numproxy.router.inbound.batch import Batch, Item, LiveSession
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.multipart import group_key
+from numproxy.router.inbound.reply_budget import claim_replies
 from numproxy.router.store import queries, rows
 from numproxy.router.store.queries import PoolHooks
 from numproxy.router.store.states import EventType, HookAction, HookKind
@@ -41,12 +42,15 @@ from numproxy.router.store.states import EventType, HookAction, HookKind
 
 @dataclass(frozen=True, slots=True)
 class _Reply:
-    """A reply a decision asks for, queued unless the sender opted out of the number."""
+    """A reply a decision asks for, queued unless the sender opted out of the number or
+    its automatic-reply budget refuses it (inbound/reply_budget.py)."""
 
     item: Item
     text: str
     pool_id: int
     outcome: Outcome
+    # The least seconds since the previous automatic reply to the sender on the number.
+    interval: float
     session_id: str | None = None
     cause_id: str | None = None
 
@@ -143,7 +147,15 @@ def _resolve(batch: Batch, item: Item, decision: Decision, replies: list[_Reply]
         return  # the pool's own out-of-session policy (policy.py)
     if action is HookAction.REPLY:
         assert item.pool is not None
-        replies.append(_Reply(item, decision.text, item.pool.pool_id, Outcome.REPLIED))
+        replies.append(
+            _Reply(
+                item,
+                decision.text,
+                item.pool.pool_id,
+                Outcome.REPLIED,
+                item.pool.reply_interval_seconds,
+            )
+        )
         return
     # DROP, FAIL_CLOSED, or a session the hook asked for that could not be opened.
     batch.decide(item, Outcome.DROPPED)
@@ -177,7 +189,15 @@ def _intercept(
     )
     if decision.text:
         replies.append(
-            _Reply(item, decision.text, live.pool_id, Outcome.BLOCKED, live.session_id, inbound_id)
+            _Reply(
+                item,
+                decision.text,
+                live.pool_id,
+                Outcome.BLOCKED,
+                batch.settings.auto_reply_interval,
+                live.session_id,
+                inbound_id,
+            )
         )
     else:
         batch.decide(item, Outcome.BLOCKED, live.session_id)
@@ -187,9 +207,17 @@ async def _queue_replies(batch: Batch, replies: list[_Reply]) -> None:
     opted_out = await queries.opted_out(
         batch.conn, ((reply.item.sender, reply.item.proxy) for reply in replies)
     )
+    granted = await claim_replies(
+        batch,
+        (
+            ((reply.item.sender, reply.item.proxy), reply.interval)
+            for reply in replies
+            if (reply.item.sender, reply.item.proxy) not in opted_out
+        ),
+    )
     for reply in replies:
         item = reply.item
-        if (item.sender, item.proxy) in opted_out:
+        if (item.sender, item.proxy) not in granted:
             outcome = Outcome.DROPPED if reply.outcome is Outcome.REPLIED else reply.outcome
             batch.decide(item, outcome, reply.session_id)
             continue

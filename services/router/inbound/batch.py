@@ -6,6 +6,7 @@ session activity) in one go at the end, inside the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,6 +46,12 @@ class LiveSession:
     hooks: PoolHooks | None = None
     # The session's CreateSession request_id (None: none given).
     request_id: str | None = None
+    # The session's message rate window as stored (inbound/session_rate.py).
+    rate_window_started_at: datetime | None = None
+    rate_window_messages: int = 0
+    # Partners who opted out of their proxy number (sessions from before such pairs stopped
+    # being allocated): their copies are left to the dispatcher's claim, which refuses them.
+    opted_out_partners: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(slots=True)
@@ -91,6 +98,25 @@ class Batch:
     taken_parts: list[tuple[Item, GroupKey, int]] = field(default_factory=list)
     # Items set aside for a hook: the batch must leave no trace of them.
     deferred: list[Item] = field(default_factory=list)
+    # Pools of this batch's numbers with a daily send budget: their outbound rows are left to
+    # the dispatcher's claim, which charges the budget (outbox/send_budget.py).
+    budgeted_pools: set[int] = field(default_factory=set)
+    # Outbound rows never handed to the dispatcher in memory: its claim must judge them.
+    claim_only: set[str] = field(default_factory=set)
+    # Message rate windows of live sessions as this batch leaves them: (start, messages).
+    rates: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+
+    def activities(self) -> list[Activity]:
+        """The session activity to write, with the rate windows this batch moved on."""
+        written = []
+        for activity in self.activity.values():
+            rate = self.rates.get(activity.session_id)
+            if rate is not None:
+                activity = dataclasses.replace(
+                    activity, rate_window_started_at=rate[0], rate_window_messages=rate[1]
+                )
+            written.append(activity)
+        return written
 
     def pending(self) -> list[Item]:
         return [item for item in self.items if item.result is None]
@@ -132,7 +158,7 @@ class Batch:
         session_id: str | None = None,
         sender_number: str = "",
         cause_id: str | None = None,
-    ) -> None:
+    ) -> rows.Row:
         row = rows.outbound(
             now=self.now,
             proxy_number=proxy_number,
@@ -142,7 +168,7 @@ class Batch:
             sender_number=sender_number,
             cause_id=cause_id,
         )
-        self.writes.interaction(row, pool_id=pool_id)
+        return self.writes.interaction(row, pool_id=pool_id)
 
     async def close(self, item_index: int, closes: list[Close]) -> None:
         """Close sessions now (in the batch's transaction), remembering which item did."""

@@ -3,7 +3,9 @@ interaction and queued once per other active participant, each copy sent **from 
 participant's own proxy number** (prefixed "Name: " when the pool prefixes the sender's
 display name). A binary message, and a text longer than one message may be (a multipart
 message reassembled past MAX_TEXT_CHARS), are recorded with the reason, not forwarded. A text
-an intercept hook rewrote is recorded as received and forwarded as rewritten.
+an intercept hook rewrote is recorded as received and forwarded as rewritten. A copy for a
+partner who opted out of its proxy number is left to the dispatcher's claim, which fails it
+(OPTED_OUT).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ async def fan_out(batch: Batch) -> None:
         if live.sender_label:
             text = f"{live.sender_label}: {text}"
         for partner, partner_proxy in live.partners:
-            batch.queue_outbound(
+            row = batch.queue_outbound(
                 pool_id=live.pool_id,
                 proxy_number=partner_proxy,
                 recipient_number=partner,
@@ -48,4 +50,6 @@ async def fan_out(batch: Batch) -> None:
                 sender_number=item.sender,
                 cause_id=inbound_id,
             )
+            if (partner, partner_proxy) in live.opted_out_partners:
+                batch.claim_only.add(row["id"])
         batch.decide(item, Outcome.FORWARDED, live.session_id, len(live.partners))

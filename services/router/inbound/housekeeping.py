@@ -1,16 +1,19 @@
 """Inbound housekeeping, beside the pipeline: multipart groups whose missing parts did not
 arrive in time are routed through the pipeline with the parts that did, dedupe records and
 routed parts older than the dedupe retention are purged, events older than the event
-retention are pruned (a bounded batch per transaction, store/events.py), and so are audit
-entries older than the audit retention (audit/trail.py)."""
+retention are pruned (a bounded batch per transaction, store/events.py), so are audit entries
+older than the audit retention (audit/trail.py), and message text, sessionless replies and
+reply records past their retention are redacted or deleted (store/retention.py, bounded
+batches too)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from numproxy.common.periodic import Periodic
 from numproxy.router.audit.trail import AuditTrail
@@ -18,7 +21,7 @@ from numproxy.router.clock import Clock
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.settings import RouterSettings
-from numproxy.router.store import events, queries
+from numproxy.router.store import events, queries, retention
 from numproxy.router.store.dialect import READ_ONLY, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,35 @@ class InboundHousekeeping:
             log.info("pruned %d events older than the retention", total)
         return total
 
+    async def apply_retention(self) -> dict[str, int]:
+        """Redact and delete what is past its retention, in bounded batches; how many rows
+        (sessions, for redaction) each task did."""
+        now = self._clock.now()
+        limit = self._settings.retention_batch
+        tasks: dict[str, Callable[[AsyncConnection], Awaitable[int]]] = {
+            "sessions redacted": lambda conn: retention.redact_closed_sessions(conn, now, limit),
+            "sessionless replies deleted": lambda conn: retention.prune_sessionless(
+                conn, now - timedelta(seconds=self._settings.sessionless_retention), limit
+            ),
+            "reply records deleted": lambda conn: retention.prune_reply_log(
+                conn, now - timedelta(seconds=self._settings.reply_log_retention), limit
+            ),
+        }
+        done: dict[str, int] = {}
+        for name, task in tasks.items():
+            done[name] = 0
+            for _ in range(PRUNE_BATCHES_PER_ROUND):
+                async with self._engine.begin() as conn:
+                    count = await task(conn)
+                done[name] += count
+                if count < limit:
+                    break
+        async with self._engine.begin() as conn:
+            await retention.prune_send_counts(conn, now)
+        if any(done.values()):
+            log.info("retention: %s", ", ".join(f"{n} {name}" for name, n in done.items() if n))
+        return done
+
     async def start(self) -> None:
         await self._periodic.start()
 
@@ -94,6 +126,7 @@ class InboundHousekeeping:
         await self.prune_events()
         if self._audit is not None:
             await self._audit.prune()
+        await self.apply_retention()
 
 
 def _failed(exc: Exception) -> None:

@@ -1,6 +1,9 @@
 """Stages: keywords (STOP, START, HELP...) and opt-outs. Keywords are answered by numproxy,
 never forwarded.
 
+Every answer is an automatic reply, charged to the (sender, proxy number)'s reply budget
+(inbound/reply_budget.py): a flood of HELPs gets one answer.
+
 An opt-out is per (real number, proxy number), like the provider's own blocking: STOP to one
 proxy number leaves the sender's conversations on other proxy numbers alone. A STOP closes the
 sender's session on that number (reason OPT_OUT).
@@ -15,6 +18,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from numproxy.router.inbound.message import Outcome
+from numproxy.router.inbound.reply_budget import claim_replies
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
 from numproxy.router.store.closing import Close
@@ -97,6 +101,11 @@ async def answer_keywords(batch: Batch) -> None:
             await batch.close(index, [Close(session_id, CloseReason.OPT_OUT, batch.now)])
         reply = reply_text(keyword, batch.settings)
         queued = 0
+        if confirm and reply:
+            # A change of the opt-out state is confirmed whatever the interval (carriers
+            # require it); the budget still bounds a STOP / START ping-pong.
+            interval = None if changed else batch.settings.auto_reply_interval
+            confirm = bool(await claim_replies(batch, [((item.sender, item.proxy), interval)]))
         if confirm and reply:
             batch.queue_outbound(
                 pool_id=_pool_id(item),

@@ -51,7 +51,18 @@ async def find_sessions(batch: Batch) -> None:
                 first.hook_intercept,
             ),
             request_id=first.request_id,
+            rate_window_started_at=first.rate_window_started_at,
+            rate_window_messages=first.rate_window_messages,
+            opted_out_partners=frozenset(
+                (row.partner, row.partner_proxy)
+                for row in group
+                if row.partner_opted_out
+                and row.partner is not None
+                and row.partner_proxy is not None
+            ),
         )
+        if first.daily_send_budget > 0:
+            batch.budgeted_pools.add(first.pool_id)
     await closing.close_sessions(batch.conn, closes, batch.now, batch.writes)
     for item in items:
         item.live = live.get((item.sender, item.proxy))
@@ -65,6 +76,7 @@ async def find_pools(batch: Batch) -> None:
     if not without:
         return
     pools = await queries.pools_of(batch.conn, (item.proxy for item in without))
+    batch.budgeted_pools.update(p.pool_id for p in pools.values() if p.daily_send_budget > 0)
     for item in without:
         item.pool = pools.get(item.proxy)
         if item.pool is None and item.sms is not None:

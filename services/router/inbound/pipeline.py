@@ -1,7 +1,8 @@
 """The inbound pipeline: every inbound SMS runs the same stages, a lone message as a batch of one.
 
     dedupe -> session lookup (locked) -> pool of the number -> multipart reassembly
-    -> keywords -> end command -> hooks -> out-of-session policy -> fan-out to the outbox
+    -> keywords -> end command -> hooks -> out-of-session policy -> session rate cap
+    -> fan-out to the outbox
     -> routed parts -> messages set aside forgotten -> write -> commit -> hand-off
 
 Concurrent calls share a transaction (group commit, common/group_commit.py): one transaction
@@ -43,6 +44,7 @@ from numproxy.router.inbound.lookup import find_pools, find_sessions
 from numproxy.router.inbound.message import Inbound, InboundResult, TimedOutGroup
 from numproxy.router.inbound.multipart import complete_parts, reassemble
 from numproxy.router.inbound.policy import out_of_session
+from numproxy.router.inbound.session_rate import cap_session_rate
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
 from numproxy.router.store.queries import Claimed
@@ -61,6 +63,7 @@ STAGES: tuple[Stage, ...] = (
     end_sessions,
     consult_hooks,
     out_of_session,
+    cap_session_rate,
     fan_out,
     complete_parts,
     forget_deferred,
@@ -142,13 +145,20 @@ class InboundPipeline:
                 for stage in STAGES:
                     await stage(batch)
                 outbound = batch.writes.outbound
-                if outbound:
-                    reserved = self._handoff.reserve(len(outbound))
+                # A pool's daily send budget is charged, and an opted-out pair refused, when
+                # the dispatcher claims the row.
+                leasable = [
+                    row
+                    for row, pool in zip(outbound, batch.writes.outbound_pools, strict=True)
+                    if pool not in batch.budgeted_pools and row["id"] not in batch.claim_only
+                ]
+                if leasable:
+                    reserved = self._handoff.reserve(len(leasable))
                     until = rows.lease_until(now, self._settings.dispatch_lease)
-                    for row in outbound[:reserved]:
+                    for row in leasable[:reserved]:
                         rows.leased(row, until)
                         sends.append(_claimed(row))
-                await queries.record_activity(conn, list(batch.activity.values()), now)
+                await queries.record_activity(conn, batch.activities(), now)
                 await batch.writes.flush(conn)
         except BaseException:
             self._handoff.release(reserved)

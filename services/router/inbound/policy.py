@@ -1,17 +1,17 @@
 """Stage: the out-of-session policy, for a message whose sender has no live session on the
 number texted. The pool decides: drop, or one reply from that number at most once per
-``reply_interval`` per sender (never to a sender who opted out of the number). Nothing about
+``reply_interval`` per sender, within the sender's automatic-reply budget
+(inbound/reply_budget.py), never to a sender who opted out of the number. Nothing about
 other sessions is revealed either way.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import timedelta
-
 from numproxy.router.inbound.batch import Batch, Item
 from numproxy.router.inbound.message import Outcome
-from numproxy.router.store import queries, rows
+from numproxy.router.inbound.reply_budget import claim_replies
+from numproxy.router.store import queries
+from numproxy.router.store.queries import PoolPolicy
 from numproxy.router.store.states import OutOfSessionPolicy
 
 
@@ -37,28 +37,26 @@ async def out_of_session(batch: Batch) -> None:
     if not wanting:
         return
     opted_out = await queries.opted_out(batch.conn, wanting)
-    by_interval: dict[int, list[Item]] = defaultdict(list)
+    for pair in opted_out:
+        batch.decide(wanting.pop(pair), Outcome.DROPPED)
+    granted = await claim_replies(
+        batch,
+        ((pair, _pool(item).reply_interval_seconds) for pair, item in wanting.items()),
+    )
     for pair, item in wanting.items():
-        if pair in opted_out:
+        if pair not in granted:
             batch.decide(item, Outcome.DROPPED)
-        else:
-            assert item.pool is not None
-            by_interval[item.pool.reply_interval_seconds].append(item)
-    for interval, items in by_interval.items():
-        claimed = await queries.claim_reply_slots(
-            batch.conn,
-            [rows.reply_log(sender=i.sender, proxy=i.proxy, now=batch.now) for i in items],
-            cutoff=batch.now - timedelta(seconds=interval),
+            continue
+        pool = _pool(item)
+        batch.queue_outbound(
+            pool_id=pool.pool_id,
+            proxy_number=item.proxy,
+            recipient_number=item.sender,
+            text=pool.out_of_session_reply,
         )
-        for item in items:
-            if (item.sender, item.proxy) not in claimed:
-                batch.decide(item, Outcome.DROPPED)
-                continue
-            assert item.pool is not None
-            batch.queue_outbound(
-                pool_id=item.pool.pool_id,
-                proxy_number=item.proxy,
-                recipient_number=item.sender,
-                text=item.pool.out_of_session_reply,
-            )
-            batch.decide(item, Outcome.REPLIED, None, 1)
+        batch.decide(item, Outcome.REPLIED, None, 1)
+
+
+def _pool(item: Item) -> PoolPolicy:
+    assert item.pool is not None, "only items of our pools want a reply"
+    return item.pool

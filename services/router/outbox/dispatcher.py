@@ -27,21 +27,24 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import cast
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.call_errors import status_code
+from numproxy.common.numbers import mask
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router.clock import Clock
+from numproxy.router.outbox import send_budget
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import Failed, RetryPolicy, SendResult, Sent
 from numproxy.router.settings import RouterSettings
-from numproxy.router.store import queries, rows
+from numproxy.router.store import events, queries, rows
 from numproxy.router.store.dialect import database_unavailable
 from numproxy.router.store.queries import Claimed
+from numproxy.router.store.states import EventType, FailureReason, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,11 @@ class Dispatcher:
         policy: RetryPolicy,
         settings: RouterSettings,
         clock: Clock,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
+        # Told after a commit that wrote events (the event feed wakes its watchers).
+        self._on_events = on_events
         self._recorder = recorder
         self._policy = policy
         # Built on a grpc.aio channel, the stub's calls are awaitable.
@@ -216,10 +222,45 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_interval)
 
     async def _claim(self, limit: int) -> list[Claimed]:
+        """Lease due rows; in the same transaction, fail those the claim refused (opted out)
+        and those over their pool's daily send budget, with their events."""
         now = self._clock.now()
         until = rows.lease_until(now, self._settings.dispatch_lease)
         async with self._engine.begin() as conn:
-            return await queries.claim_due(conn, now, limit, until)
+            claimed = await queries.claim_due(conn, now, limit, until)
+            over, written = await send_budget.charge(conn, claimed, now)
+            await queries.fail_outbound(conn, sorted(over), FailureReason.POOL_DAILY_BUDGET, now)
+            sending: list[Claimed] = []
+            for row in claimed:
+                reason = FailureReason.POOL_DAILY_BUDGET if row.claimed.id in over else None
+                if row.status == MessageStatus.FAILED:
+                    reason = FailureReason(row.failure_reason)
+                if reason is None:
+                    sending.append(row.claimed)
+                    continue
+                log.info(
+                    "outbound %s to %s not sent: %s",
+                    row.claimed.id,
+                    mask(row.claimed.recipient_number),
+                    reason,
+                )
+                written.append(
+                    rows.event(
+                        type=EventType.OUTBOUND_FAILED,
+                        now=now,
+                        pool_id=row.pool_id,
+                        session_id=row.session_id,
+                        interaction_id=row.claimed.id,
+                        participant=row.claimed.recipient_number,
+                        proxy_number=row.claimed.proxy_number,
+                        reason=reason,
+                        direction=row.direction,
+                    )
+                )
+            await events.append(conn, written)
+        if written:
+            self._on_events()
+        return sending
 
     async def _send(self, rows: list[Claimed]) -> None:
         """One SendSmsBatch call for ``rows``, then their results recorded."""

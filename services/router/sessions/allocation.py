@@ -1,8 +1,14 @@
 """Choosing proxy numbers for a new session's participants (the core rule: docs/concepts.md).
 
+A participant may not be one of our proxy numbers (of any pool): a proxy number texting
+itself, or another of ours, would relay and reply to itself for ever (INVALID_ARGUMENT,
+PROXY_NUMBER_AS_PARTICIPANT). Every way into a session (CreateSession, AddParticipant, a
+session a hook opens) allocates here, so the check is here.
+
 For each participant: a number of the pool, not draining, on which that real number has no
-active participant row. Preference order: numbers the participant has not opted out of, then
-numbers in the participant's country calling code, then the number held by the fewest of the
+active participant row and which it has not opted out of (STOP to a number is never undone by
+a new session on it; only the participant's START is). Preference order: numbers in the
+participant's country calling code, then the number held by the fewest of the
 session's other participants (those chosen before, or already in it), then the least used,
 then the oldest.
 
@@ -28,7 +34,7 @@ from sqlalchemy import Select, case, exists, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from numproxy.common.errors import Aborted, PoolExhausted
+from numproxy.common.errors import Aborted, InvalidArgument, PoolExhausted
 from numproxy.common.numbers import country_calling_code, mask
 from numproxy.router.sessions import names
 from numproxy.router.store import closing
@@ -106,6 +112,7 @@ async def choose_proxy_numbers(
     ``held_in_session``: proxy number ids of the session's participants already in it (to be
     avoided like those chosen here); ``first_index``: the position of ``numbers[0]`` in the
     session, as error metadata names it."""
+    await _reject_proxy_numbers(db, numbers, first_index)
     chosen: list[ProxyNumber] = []
     for offset, number in enumerate(numbers):
         index = first_index + offset
@@ -114,8 +121,8 @@ async def choose_proxy_numbers(
         if proxy is None:
             raise PoolExhausted(
                 f"pool {pool.name!r} has no proxy number free for participant {index} "
-                f"({mask(number)}): that number already has an active session on each of "
-                "the pool's numbers",
+                f"({mask(number)}): that number already has an active session on, or opted "
+                "out of, each of the pool's numbers",
                 metadata={
                     "pool": names.pool_name(pool.name),
                     "participant": mask(number),
@@ -126,6 +133,21 @@ async def choose_proxy_numbers(
     return chosen
 
 
+async def _reject_proxy_numbers(db: AsyncSession, numbers: Sequence[str], first_index: int) -> None:
+    ours = set(
+        (await db.scalars(select(ProxyNumber.number).where(ProxyNumber.number.in_(numbers)))).all()
+    )
+    for offset, number in enumerate(numbers):
+        if number in ours:
+            index = first_index + offset
+            raise InvalidArgument(
+                f"participant {index} ({mask(number)}) is one of the proxy numbers; "
+                "participants are real numbers",
+                reason="PROXY_NUMBER_AS_PARTICIPANT",
+                metadata={"participant": mask(number), "participant_index": str(index)},
+            )
+
+
 def _best_candidate(pool_key: int, number: str, avoid: list[int]) -> Select[ProxyNumber]:
     held = exists().where(
         Participant.proxy_number_id == ProxyNumber.id,
@@ -134,7 +156,6 @@ def _best_candidate(pool_key: int, number: str, avoid: list[int]) -> Select[Prox
     )
     opted_out = exists().where(OptOut.number == number, OptOut.proxy_number == ProxyNumber.number)
     order = [
-        case((opted_out, 1), else_=0),
         case((ProxyNumber.country_code == country_calling_code(number), 0), else_=1),
     ]
     if avoid:
@@ -143,7 +164,12 @@ def _best_candidate(pool_key: int, number: str, avoid: list[int]) -> Select[Prox
         order.append(case(Counter(avoid), value=ProxyNumber.id, else_=0))
     return (
         select(ProxyNumber)
-        .where(ProxyNumber.pool_id == pool_key, ProxyNumber.state == NumberState.ACTIVE, ~held)
+        .where(
+            ProxyNumber.pool_id == pool_key,
+            ProxyNumber.state == NumberState.ACTIVE,
+            ~held,
+            ~opted_out,
+        )
         .order_by(*order, ProxyNumber.active_participants, ProxyNumber.id)
         .limit(1)
     )

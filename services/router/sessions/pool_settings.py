@@ -17,12 +17,18 @@ from typing import Any
 
 from numproxy.common.errors import InvalidArgument
 from numproxy.router.sessions.validation import bounded_text, duration_seconds
+from numproxy.router.store import models
 from numproxy.router.store.models import MAX_PARTICIPANTS, Pool
 from numproxy.router.store.states import HookFailureMode, OutOfSessionPolicy
 
 POLICIES = tuple(OutOfSessionPolicy)
 FAILURE_MODES = tuple(HookFailureMode)
 DEFAULT_REPLY_INTERVAL = timedelta(hours=1)
+# Two auto-responders texting each other's proxy numbers get one reply a minute at most.
+MIN_REPLY_INTERVAL = timedelta(seconds=60)
+DEFAULT_MESSAGE_RETENTION = timedelta(seconds=models.DEFAULT_MESSAGE_RETENTION)
+MIN_MESSAGE_RETENTION = timedelta(hours=1)
+MAX_DAILY_SEND_BUDGET = 100_000_000
 MAX_REPLY_TEXT = 1600
 MAX_NOTICE = 1600
 MAX_END_COMMAND = 64
@@ -59,6 +65,8 @@ class PoolSpec:
     open_notice: str = ""
     close_notice: str = ""
     prefix_display_name: bool = False
+    daily_send_budget: int = 0
+    message_retention: timedelta | None = None
 
 
 _HOOK_FIELDS = (
@@ -86,12 +94,19 @@ UPDATABLE_PATHS: dict[str, tuple[str, ...]] = {
     "open_notice": ("open_notice",),
     "close_notice": ("close_notice",),
     "prefix_display_name": ("prefix_display_name",),
+    "daily_send_budget": ("daily_send_budget",),
+    "message_retention": ("message_retention",),
 }
 
 
 def columns(spec: PoolSpec) -> dict[str, Any]:
     """The pool's column values for ``spec``, or InvalidArgument naming the field."""
-    return {**_policy_columns(spec), **_hook_columns(spec), **_session_columns(spec)}
+    return {
+        **_policy_columns(spec),
+        **_hook_columns(spec),
+        **_session_columns(spec),
+        **_budget_columns(spec),
+    }
 
 
 def stored(pool: Pool) -> PoolSpec:
@@ -112,6 +127,8 @@ def stored(pool: Pool) -> PoolSpec:
         open_notice=pool.open_notice,
         close_notice=pool.close_notice,
         prefix_display_name=pool.prefix_display_name,
+        daily_send_budget=pool.daily_send_budget,
+        message_retention=timedelta(seconds=pool.message_retention_seconds),
     )
 
 
@@ -162,10 +179,10 @@ def _policy_columns(spec: PoolSpec) -> dict[str, Any]:
         spec.reply_interval if spec.reply_interval is not None else DEFAULT_REPLY_INTERVAL,
         field="reply_interval",
     )
-    if interval == 0:
-        # A zero interval would let two auto-responders reply to each other forever.
+    if interval < MIN_REPLY_INTERVAL.total_seconds():
+        # A short interval would let two auto-responders reply to each other all day.
         raise InvalidArgument(
-            "reply_interval must be positive",
+            f"reply_interval must be at least {MIN_REPLY_INTERVAL.total_seconds():g} s",
             reason="INVALID_DURATION",
             metadata={"field": "reply_interval"},
         )
@@ -251,6 +268,27 @@ def _session_columns(spec: PoolSpec) -> dict[str, Any]:
         ),
         "prefix_display_name": spec.prefix_display_name,
     }
+
+
+def _budget_columns(spec: PoolSpec) -> dict[str, Any]:
+    if not 0 <= spec.daily_send_budget <= MAX_DAILY_SEND_BUDGET:
+        raise InvalidArgument(
+            f"daily_send_budget must be 0-{MAX_DAILY_SEND_BUDGET} (0: no budget), "
+            f"got {spec.daily_send_budget}",
+            reason="INVALID_SEND_BUDGET",
+            metadata={"field": "daily_send_budget"},
+        )
+    retention = (
+        spec.message_retention if spec.message_retention is not None else DEFAULT_MESSAGE_RETENTION
+    )
+    seconds = duration_seconds(retention, field="message_retention")
+    if seconds < MIN_MESSAGE_RETENTION.total_seconds():
+        raise InvalidArgument(
+            f"message_retention must be at least {MIN_MESSAGE_RETENTION.total_seconds():g} s",
+            reason="INVALID_DURATION",
+            metadata={"field": "message_retention"},
+        )
+    return {"daily_send_budget": spec.daily_send_budget, "message_retention_seconds": seconds}
 
 
 def _valid_address(address: str) -> bool:

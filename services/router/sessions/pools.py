@@ -51,6 +51,8 @@ class PoolInfo:
     open_notice: str
     close_notice: str
     prefix_display_name: bool
+    daily_send_budget: int
+    message_retention_seconds: int
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,8 @@ def _pool_info(pool: Pool, number_count: int) -> PoolInfo:
         open_notice=pool.open_notice,
         close_notice=pool.close_notice,
         prefix_display_name=pool.prefix_display_name,
+        daily_send_budget=pool.daily_send_budget,
+        message_retention_seconds=pool.message_retention_seconds,
     )
 
 

@@ -44,12 +44,15 @@ NAMING_CONVENTION = {
 # Partial-index predicates, as literal SQL: SQLite matches a query to a partial index textually.
 _NOT_CLOSED = text(f"status != '{SessionStatus.CLOSED}'")
 _QUEUED = text(f"status = '{MessageStatus.QUEUED}'")
+_SESSIONLESS = text("session_id IS NULL")
+_UNREDACTED = text("redacted_at IS NULL")
 
 NUMBER = String(16)  # E.164 with "+": at most 15 digits
 UUID_STR = String(36)
 # The event cursor: a 64-bit sequence on PostgreSQL, SQLite's rowid there.
 SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
 MAX_PARTICIPANTS = 10
+DEFAULT_MESSAGE_RETENTION = 30 * 24 * 3600
 
 
 class Base(DeclarativeBase):
@@ -85,6 +88,12 @@ class Pool(Base):
     close_notice: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     prefix_display_name: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
+    )
+    # Outbound SMS the pool may send per UTC day (0: no budget). Counted in pool_send_count.
+    daily_send_budget: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How long message text is kept after its session closed (then redacted).
+    message_retention_seconds: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_MESSAGE_RETENTION, server_default=str(DEFAULT_MESSAGE_RETENTION)
     )
     created_at: Mapped[datetime]
 
@@ -129,6 +138,13 @@ class Session(Base):
             sqlite_where=_NOT_CLOSED,
             postgresql_where=_NOT_CLOSED,
         ),
+        # Retention's scan: closed sessions not redacted yet, by when they closed.
+        Index(
+            "ix_session_unredacted_closed_at",
+            "closed_at",
+            sqlite_where=_UNREDACTED,
+            postgresql_where=_UNREDACTED,
+        ),
     )
 
     id: Mapped[str] = mapped_column(UUID_STR, primary_key=True)
@@ -150,6 +166,12 @@ class Session(Base):
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # Sent to every participant on close ("" : the pool's close_notice).
     close_notice: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    # The session's message rate window (inbound/session_rate.py): when the current one
+    # started and how many messages it has seen.
+    rate_window_started_at: Mapped[datetime | None]
+    rate_window_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When retention redacted its messages' text (store/retention.py); None until then.
+    redacted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
@@ -212,6 +234,16 @@ class Interaction(Base):
             sqlite_where=_QUEUED,
             postgresql_where=_QUEUED,
         ),
+        # Retention's scan of replies recorded without a session.
+        Index(
+            "ix_interaction_sessionless_created",
+            "created_at",
+            sqlite_where=_SESSIONLESS,
+            postgresql_where=_SESSIONLESS,
+        ),
+        # EraseNumber's lookups.
+        Index("ix_interaction_sender_number", "sender_number"),
+        Index("ix_interaction_recipient_number", "recipient_number"),
     )
 
     id: Mapped[str] = mapped_column(UUID_STR, primary_key=True)
@@ -237,6 +269,8 @@ class Interaction(Base):
     next_attempt_at: Mapped[datetime | None]
     # The inbound interaction that caused this outbound one.
     cause_id: Mapped[str | None] = mapped_column(UUID_STR)
+    # When retention (or EraseNumber) removed the text; the row stays for counts.
+    redacted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -281,13 +315,32 @@ class OptOut(Base):
 
 
 class ReplyLog(Base):
-    """When numproxy last auto-replied to a sender on a proxy number (reply rate limiting)."""
+    """The automatic-reply budget of one (recipient, proxy number): when numproxy last
+    replied there by itself subject to an interval (keyword answers, out-of-session replies;
+    None when only opt-out confirmations went there), and how many replies of every kind the
+    current budget window has seen (inbound/reply_budget.py)."""
 
     __tablename__ = "reply_log"
+    __table_args__ = (Index("ix_reply_log_window_started", "window_started_at"),)
 
+    # The number replied to (the sender of the message answered).
     sender_number: Mapped[str] = mapped_column(NUMBER, primary_key=True)
     proxy_number: Mapped[str] = mapped_column(NUMBER, primary_key=True)
-    last_reply_at: Mapped[datetime]
+    last_reply_at: Mapped[datetime | None]
+    window_started_at: Mapped[datetime]
+    window_replies: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class PoolSendCount(Base):
+    """Outbound SMS charged to a pool's daily send budget, per UTC day."""
+
+    __tablename__ = "pool_send_count"
+
+    pool_id: Mapped[int] = mapped_column(
+        ForeignKey("pool.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    sent: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Event(Base):

@@ -17,10 +17,12 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -44,7 +46,12 @@ from numproxy.router.store.models import (
     Session,
 )
 from numproxy.router.store.rows import Row
-from numproxy.router.store.states import Direction, MessageStatus, SessionStatus
+from numproxy.router.store.states import (
+    Direction,
+    FailureReason,
+    MessageStatus,
+    SessionStatus,
+)
 
 Pair = tuple[str, str]
 GroupKey = tuple[str, str, str]  # (sender, proxy number, concat-ref)
@@ -101,6 +108,14 @@ class LiveRow:
     hook_failure_mode: str
     hook_resolve: bool
     hook_intercept: bool
+    # The session's message rate window (inbound/session_rate.py) and the pool's daily send
+    # budget (0: none).
+    rate_window_started_at: datetime | None
+    rate_window_messages: int
+    daily_send_budget: int
+    # Whether the partner opted out of its proxy number (a session older than the rule that
+    # no such pair is allocated): its copy is left to the dispatcher's claim, which refuses it.
+    partner_opted_out: bool
 
 
 # The pool's name and hook settings, read with the session lookup and the pool policy so the
@@ -163,6 +178,12 @@ def _live_query() -> Executable:
             other_number.number,
             Session.request_id,
             *_HOOK_COLUMNS,
+            Session.rate_window_started_at,
+            Session.rate_window_messages,
+            Pool.daily_send_budget,
+            select(OptOut.number)
+            .where(OptOut.number == other.number, OptOut.proxy_number == other_number.number)
+            .exists(),
         )
         .select_from(author)
         .join(author_number, author.proxy_number_id == author_number.id)
@@ -208,6 +229,9 @@ class Activity:
     session_id: str
     status: str
     ttl_seconds: int
+    # The session's message rate window after this batch (None: left as it is).
+    rate_window_started_at: datetime | None = None
+    rate_window_messages: int = 0
 
 
 def activity_values(status: str, ttl_seconds: int, now: datetime) -> dict[str, Any]:
@@ -227,6 +251,17 @@ _ACTIVITY = (
         last_interaction_at=bindparam("b_last"),
         updated_at=bindparam("b_updated"),
         idle_expires_at=bindparam("b_idle"),
+        rate_window_started_at=func.coalesce(
+            bindparam("b_rate_start", type_=Session.rate_window_started_at.type),
+            Session.rate_window_started_at,
+        ),
+        rate_window_messages=case(
+            (
+                bindparam("b_rate_start", type_=Session.rate_window_started_at.type).is_(None),
+                Session.rate_window_messages,
+            ),
+            else_=bindparam("b_rate_messages"),
+        ),
     )
 )
 
@@ -246,6 +281,8 @@ async def record_activity(
                 "b_last": values["last_interaction_at"],
                 "b_updated": values["updated_at"],
                 "b_idle": values["idle_expires_at"],
+                "b_rate_start": session.rate_window_started_at,
+                "b_rate_messages": session.rate_window_messages,
             }
         )
     await conn.execute(_ACTIVITY, params)
@@ -263,6 +300,7 @@ class PoolPolicy:
     out_of_session_reply: str
     reply_interval_seconds: int
     hooks: PoolHooks | None = None
+    daily_send_budget: int = 0
 
 
 _POOLS_OF = (
@@ -273,6 +311,7 @@ _POOLS_OF = (
         Pool.out_of_session_reply,
         Pool.reply_interval_seconds,
         *_HOOK_COLUMNS,
+        Pool.daily_send_budget,
     )
     .join(Pool, Pool.id == ProxyNumber.pool_id)
     .where(ProxyNumber.number.in_(bindparam("numbers", expanding=True)))
@@ -285,7 +324,17 @@ async def pools_of(conn: AsyncConnection, numbers: Iterable[str]) -> dict[str, P
     if not wanted:
         return {}
     rows = await conn.execute(_POOLS_OF, {"numbers": wanted})
-    return {row[0]: PoolPolicy(*row[1:5], pool_hooks(*row[5:])) for row in rows}
+    return {
+        row[0]: PoolPolicy(
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            pool_hooks(row[5], row[6], row[7], row[8], row[9], row[10]),
+            row[11],
+        )
+        for row in rows
+    }
 
 
 async def opted_out(conn: AsyncConnection, pairs: Iterable[Pair]) -> set[Pair]:
@@ -315,23 +364,44 @@ async def opt_in(conn: AsyncConnection, number: str, proxy: str) -> bool:
 
 
 async def claim_reply_slots(
-    conn: AsyncConnection, rows: Sequence[Row], cutoff: datetime
+    conn: AsyncConnection,
+    rows: Sequence[Row],
+    *,
+    interval_cutoff: datetime,
+    window_cutoff: datetime,
+    budget: int,
 ) -> set[Pair]:
-    """Log an automatic reply to each (sender, proxy number) of ``rows`` unless one went
-    there after ``cutoff``; the pairs that may be answered now. One statement: the row lock
-    of the upsert makes a concurrent claim wait and then see this one."""
+    """Charge an automatic reply to each (sender, proxy number) of ``rows`` (distinct pairs)
+    unless the last timed one went there after ``interval_cutoff`` or its budget window
+    (started after ``window_cutoff``) has had ``budget`` replies; the pairs that may be
+    answered now. A row without ``last_reply_at`` (store/rows.py reply_log) leaves the
+    pair's last timed reply as it was.
+    One statement: the row lock of the upsert makes a concurrent claim wait and then see
+    this one."""
     if not rows:
         return set()
     ordered = sorted(rows, key=lambda r: (r["sender_number"], r["proxy_number"]))
-    base = dialect.upsert(_REPLY_LOG, conn)  # type: ignore[arg-type]
+    table = _REPLY_LOG
+    base = dialect.upsert(table, conn)  # type: ignore[arg-type]
+    window_over = table.c.window_started_at <= window_cutoff
     statement = (
         base.values(ordered)
         .on_conflict_do_update(
-            index_elements=[_REPLY_LOG.c.sender_number, _REPLY_LOG.c.proxy_number],
-            set_={"last_reply_at": base.excluded.last_reply_at},
-            where=_REPLY_LOG.c.last_reply_at <= cutoff,
+            index_elements=[table.c.sender_number, table.c.proxy_number],
+            set_={
+                "last_reply_at": func.coalesce(base.excluded.last_reply_at, table.c.last_reply_at),
+                "window_started_at": case(
+                    (window_over, base.excluded.window_started_at),
+                    else_=table.c.window_started_at,
+                ),
+                "window_replies": case((window_over, 1), else_=table.c.window_replies + 1),
+            },
+            where=and_(
+                or_(table.c.last_reply_at.is_(None), table.c.last_reply_at <= interval_cutoff),
+                or_(window_over, table.c.window_replies < budget),
+            ),
         )
-        .returning(_REPLY_LOG.c.sender_number, _REPLY_LOG.c.proxy_number)
+        .returning(table.c.sender_number, table.c.proxy_number)
     )
     return {(row[0], row[1]) for row in await conn.execute(statement)}
 
@@ -517,10 +587,51 @@ class Claimed:
     text: str
 
 
+# The pool of the row's proxy number: one indexed lookup inside the row's own query.
+_POOL_OF_PROXY = (
+    select(ProxyNumber.pool_id)
+    .where(ProxyNumber.number == Interaction.proxy_number)
+    .correlate(Interaction)
+    .scalar_subquery()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    """A row a claim took: leased to be sent (status QUEUED), or failed at once (FAILED:
+    its recipient opted out), with what its events and the pool's send budget need."""
+
+    claimed: Claimed
+    status: str
+    failure_reason: str
+    attempts: int
+    session_id: str | None
+    direction: str
+    pool_id: int | None
+    daily_send_budget: int
+
+
+# A row to a (number, proxy number) that opted out is never sent: its session's traffic not
+# at all (the STOP closed that session, so this is what was queued before it), numproxy's own
+# sessionless replies when queued before the opt-out (the STOP's confirmation and later
+# keyword answers are queued after it, and go out).
+_OPTED_OUT_ROW = (
+    select(OptOut.number)
+    .where(
+        OptOut.number == Interaction.recipient_number,
+        OptOut.proxy_number == Interaction.proxy_number,
+        or_(Interaction.session_id.is_not(None), OptOut.created_at > Interaction.created_at),
+    )
+    .correlate(Interaction)
+    .exists()
+)
+
+
 async def claim_due(
     conn: AsyncConnection, now: datetime, limit: int, lease_until: datetime
-) -> list[Claimed]:
-    """Lease up to ``limit`` due outbound rows to this process, counting the attempt."""
+) -> list[ClaimedRow]:
+    """Lease up to ``limit`` due outbound rows to this process, counting the attempt; rows
+    to an opted-out pair are failed instead (OPTED_OUT), in the same statement."""
     due = (
         select(Interaction.id)
         .where(Interaction.status == MessageStatus.QUEUED, Interaction.next_attempt_at <= now)
@@ -533,12 +644,17 @@ async def claim_due(
         .cte("due")
         .prefix_with("MATERIALIZED")
     )
+    refused = _OPTED_OUT_ROW
     claim = (
         update(Interaction)
         .where(Interaction.id == due.c.id)
         .values(
-            next_attempt_at=lease_until,
-            attempts=Interaction.attempts + 1,
+            status=case((refused, MessageStatus.FAILED), else_=Interaction.status),
+            failure_reason=case(
+                (refused, FailureReason.OPTED_OUT), else_=Interaction.failure_reason
+            ),
+            next_attempt_at=case((refused, None), else_=lease_until),
+            attempts=case((refused, Interaction.attempts), else_=Interaction.attempts + 1),
             updated_at=now,
         )
         .returning(
@@ -546,9 +662,47 @@ async def claim_due(
             Interaction.proxy_number,
             Interaction.recipient_number,
             Interaction.text,
+            Interaction.status,
+            Interaction.failure_reason,
+            Interaction.attempts,
+            Interaction.session_id,
+            Interaction.direction,
         )
     )
-    return [Claimed(*row) for row in await conn.execute(claim)]
+    found = (await conn.execute(claim)).all()
+    # The pools of the rows' numbers (SQLite's RETURNING cannot hold a subquery of another
+    # table): one more statement per claim, not per row.
+    pools = await pools_of(conn, (row[1] for row in found))
+    return [
+        ClaimedRow(
+            Claimed(row[0], row[1], row[2], row[3]),
+            status=row[4],
+            failure_reason=row[5],
+            attempts=row[6],
+            session_id=row[7],
+            direction=row[8],
+            pool_id=pools[row[1]].pool_id if row[1] in pools else None,
+            daily_send_budget=pools[row[1]].daily_send_budget if row[1] in pools else 0,
+        )
+        for row in found
+    ]
+
+
+async def fail_outbound(
+    conn: AsyncConnection, ids: Sequence[str], reason: str, now: datetime
+) -> None:
+    """Fail still queued rows without sending them."""
+    if ids:
+        await conn.execute(
+            update(Interaction)
+            .where(Interaction.id.in_(list(ids)), Interaction.status == MessageStatus.QUEUED)
+            .values(
+                status=MessageStatus.FAILED,
+                failure_reason=reason,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+        )
 
 
 @dataclass(slots=True)
@@ -571,13 +725,6 @@ class OutboundState:
     pool_id: int | None
 
 
-# The pool of the row's proxy number: one indexed lookup inside the row's own query.
-_POOL_OF_PROXY = (
-    select(ProxyNumber.pool_id)
-    .where(ProxyNumber.number == Interaction.proxy_number)
-    .correlate(Interaction)
-    .scalar_subquery()
-)
 _OUTBOUND_COLUMNS = select(
     Interaction.id,
     Interaction.status,

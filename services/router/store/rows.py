@@ -48,6 +48,7 @@ def interaction(
         "attempts": attempts,
         "next_attempt_at": next_attempt_at,
         "cause_id": cause_id,
+        "redacted_at": None,
         "created_at": now,
         "updated_at": now,
     }
@@ -144,8 +145,16 @@ def opt_out(*, number: str, proxy: str, now: datetime) -> Row:
     return {"number": number, "proxy_number": proxy, "created_at": now}
 
 
-def reply_log(*, sender: str, proxy: str, now: datetime) -> Row:
-    return {"sender_number": sender, "proxy_number": proxy, "last_reply_at": now}
+def reply_log(*, sender: str, proxy: str, now: datetime, timed: bool = True) -> Row:
+    """A first automatic reply to ``sender`` from ``proxy``: a budget window starts with it.
+    ``timed``: the reply starts an interval (an opt-out confirmation does not)."""
+    return {
+        "sender_number": sender,
+        "proxy_number": proxy,
+        "last_reply_at": now if timed else None,
+        "window_started_at": now,
+        "window_replies": 1,
+    }
 
 
 def hook_decision(*, message_key: str, kind: str, decision: Row, now: datetime) -> Row:

@@ -20,6 +20,11 @@ class CloseReason(enum.StrEnum):
     EXPIRED = "EXPIRED"
     OPT_OUT = "OPT_OUT"
     PARTICIPANT_ENDED = "PARTICIPANT_ENDED"
+    # Suspended: more messages than the session rate cap allows (two auto-responders
+    # answering each other). A close, so the lifecycle and the core rule stay as they are.
+    RATE_LIMITED = "RATE_LIMITED"
+    # A participant's number was erased (EraseNumber).
+    ERASED = "ERASED"
 
 
 class Direction(enum.StrEnum):
@@ -37,6 +42,17 @@ class MessageStatus(enum.StrEnum):
     SENT = "SENT"
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
+
+
+class FailureReason(enum.StrEnum):
+    """Why the router itself failed an outbound row without sending it."""
+
+    # The recipient opted out of the proxy number (STOP) before the row was sent.
+    OPTED_OUT = "OPTED_OUT"
+    # The pool's daily send budget was spent.
+    POOL_DAILY_BUDGET = "POOL_DAILY_BUDGET"
+    # Its recipient's number was erased (EraseNumber) before it was sent.
+    NUMBER_ERASED = "NUMBER_ERASED"
 
 
 class OutOfSessionPolicy(enum.StrEnum):
@@ -95,3 +111,9 @@ class EventType(enum.StrEnum):
     NUMBER_DRAINED = "NUMBER_DRAINED"
     HOOK_FAILED = "HOOK_FAILED"
     MESSAGE_BLOCKED = "MESSAGE_BLOCKED"
+    # A session went over the message rate cap and was closed (reason RATE_LIMITED).
+    SESSION_RATE_LIMITED = "SESSION_RATE_LIMITED"
+    # A pool's daily send budget ran out (once per pool and day).
+    POOL_SEND_BUDGET_SPENT = "POOL_SEND_BUDGET_SPENT"
+    # EraseNumber erased a real number (the event holds it masked, never in clear).
+    NUMBER_ERASED = "NUMBER_ERASED"

@@ -22,6 +22,8 @@ class Writes:
     # Interaction rows in the order written, and the ones to send among them (the outbox).
     interactions: list[Row] = field(default_factory=list)
     outbound: list[Row] = field(default_factory=list)
+    # The pool of each row of ``outbound`` (None: a number not in a pool).
+    outbound_pools: list[int | None] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
 
     def interaction(self, row: Row, *, pool_id: int | None) -> Row:
@@ -30,6 +32,7 @@ class Writes:
         inbound = row["direction"] == Direction.INBOUND
         if not inbound:
             self.outbound.append(row)
+            self.outbound_pools.append(pool_id)
         self.events.append(
             rows.event(
                 type=EventType.MESSAGE_RECEIVED if inbound else EventType.OUTBOUND_QUEUED,

@@ -62,6 +62,8 @@ CALLERS = {
         ],
         "pools": ["a"],
     },
+    # Allowed to erase, but only within pool "a": erasing reaches every pool, so refused.
+    "local-eraser": {"scopes": [Scope.NUMBERS_ERASE], "pools": ["a"]},
 }
 
 
@@ -97,7 +99,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     """Pools a and b with a session each, made by admin; a channel per caller."""
     config = api_router_settings(database_url, callers=CALLERS)
     async with api_router(config) as address:
-        names = [None, "admin", "gateway", "reader", "auditor", "shop", "stranger"]
+        names = [None, "admin", "gateway", "reader", "auditor", "shop", "stranger", "local-eraser"]
         channels = {name: caller_channel(address, name) for name in names}
         callers = {
             name: As(
@@ -251,6 +253,20 @@ async def test_a_pool_limited_caller_cannot_touch_another_pool(world: World) -> 
     assert created.session.pool == "pools/a"
     pools = await world["admin"].pools.ListPools(pool_pb2.ListPoolsRequest())
     assert [p.name for p in pools.pools] == ["pools/a", "pools/b"]
+
+
+async def test_erasing_a_number_needs_its_scope_and_every_pool(world: World) -> None:
+    erase = session_pb2.EraseNumberRequest(number=ALICE)
+    code, reason, metadata = await rpc_error(world["shop"].sessions.EraseNumber(erase))
+    assert (code, reason, metadata) == (DENIED, "MISSING_SCOPE", {"scope": "numbers:erase"})
+    code, reason, _ = await rpc_error(world["local-eraser"].sessions.EraseNumber(erase))
+    assert (code, reason) == (DENIED, "POOL_NOT_ALLOWED")
+    # Nothing was erased by the refused calls; admin's erase closes Alice's session.
+    get = session_pb2.GetSessionRequest(name=world.session_a.name)
+    session = (await world["admin"].sessions.GetSession(get)).session
+    assert ALICE in {p.number for p in session.participants}
+    erased = await world["admin"].sessions.EraseNumber(erase)
+    assert erased.sessions_closed == 1
 
 
 async def test_a_pool_limited_watch_streams_only_its_pools_events(world: World) -> None:

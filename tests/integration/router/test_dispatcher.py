@@ -28,9 +28,10 @@ from numproxy.router.outbox.retry import RetryPolicy
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import rows
 from numproxy.router.store.dialect import create_engine
-from numproxy.router.store.models import Interaction
+from numproxy.router.store.models import Interaction, OptOut, Pool, PoolSendCount
 from numproxy.router.store.queries import Claimed
 from tests.conftest import fresh_postgres_database
+from tests.support.events import written
 from tests.support.fake_sender import FakeSender, serve_fake_sender
 from tests.support.postgres import PostgresServer
 from tests.support.router_inbound import (
@@ -633,3 +634,134 @@ async def test_one_failed_message_of_a_batch_fails_alone(
 
     assert fake.batches == [3]
     assert (await row(engine, row_ids[1])).failure_reason.startswith("INVALID_NUMBER")
+
+
+# --- what the claim refuses: rows to an opted-out pair (OPTED_OUT, queued before the STOP
+# included) and rows over their pool's daily send budget (POOL_DAILY_BUDGET), each with its
+# OUTBOUND_FAILED event.
+
+
+async def queue_rows(
+    engine: AsyncEngine, *specs: tuple[str, str, str | None, datetime]
+) -> list[str]:
+    """Outbound rows (proxy number, recipient, session id, queued at); their ids."""
+    async with factory(engine)() as db, db.begin():
+        made = [
+            rows.outbound(
+                now=at, proxy_number=proxy, recipient_number=to, text=f"m{n}", session_id=session
+            )
+            for n, (proxy, to, session, at) in enumerate(specs)
+        ]
+        db.add_all([Interaction(**row) for row in made])
+        return [str(row["id"]) for row in made]
+
+
+async def opt_out(engine: AsyncEngine, number: str, proxy: str, at: datetime) -> None:
+    async with factory(engine)() as db, db.begin():
+        db.add(OptOut(number=number, proxy_number=proxy, created_at=at))
+
+
+async def test_rows_to_an_opted_out_pair_fail_opted_out_but_its_later_answers_go(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    await add_pool(engine, [V1, V2])
+    stop = datetime.now(UTC) - timedelta(seconds=5)
+    before, after, other = await queue_rows(
+        engine,
+        (V1, RECIPIENT, None, stop - timedelta(seconds=1)),  # queued before the STOP
+        (V1, RECIPIENT, None, stop),  # the STOP's own confirmation
+        (V2, RECIPIENT, None, stop - timedelta(seconds=1)),  # another proxy number
+    )
+    await opt_out(engine, RECIPIENT, V1, stop)
+
+    await dispatchers.start()
+    await until_status(engine, [after, other], "SENT")
+    await until_status(engine, [before], "FAILED")
+
+    async with factory(engine)() as db:
+        refused = await db.get(Interaction, before)
+    assert refused is not None
+    assert (refused.failure_reason, refused.attempts) == ("OPTED_OUT", 0)
+    assert sorted(call.idempotency_key for call in fake.calls) == sorted([after, other])
+    failed = [e for e in await written(engine) if e.type == "OUTBOUND_FAILED"]
+    assert [(e.interaction_id, e.reason, e.participant) for e in failed] == [
+        (before, "OPTED_OUT", RECIPIENT)
+    ]
+
+
+async def test_session_traffic_to_an_opted_out_pair_is_never_sent(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1])
+    stop = datetime.now(UTC) - timedelta(seconds=5)
+    session = await add_session(engine, pool, [(RECIPIENT, V1), ("+15550100003", V1)])
+    [row_id] = await queue_rows(engine, (V1, RECIPIENT, session, stop + timedelta(seconds=1)))
+    await opt_out(engine, RECIPIENT, V1, stop)
+
+    await dispatchers.start()
+    await until_status(engine, [row_id], "FAILED")
+
+    assert fake.calls == []
+
+
+async def test_a_pools_daily_budget_fails_what_is_beyond_it_and_says_so_once(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    await add_pool(engine, [V1], daily_send_budget=3)
+    await add_pool(engine, [V2], name="free")
+    now = datetime.now(UTC)
+    ids = await queue_rows(
+        engine, *[(V1, RECIPIENT, None, now + timedelta(microseconds=n)) for n in range(5)]
+    )
+    [free] = await queue_rows(engine, (V2, RECIPIENT, None, now))
+
+    await dispatchers.start(dispatch_concurrency=2)  # several claims charge the budget
+    await until_status(engine, [free, *ids[:3]], "SENT")
+    await until_status(engine, ids[3:], "FAILED")
+
+    async with factory(engine)() as db:
+        reasons = (
+            await db.scalars(select(Interaction.failure_reason).where(Interaction.id.in_(ids[3:])))
+        ).all()
+        [count] = (await db.scalars(select(PoolSendCount))).all()
+    assert reasons == ["POOL_DAILY_BUDGET"] * 2
+    assert (count.day, count.sent) == (now.date().isoformat(), 5)
+    assert len(fake.calls) == 4
+    events = await written(engine)
+    assert [e.reason for e in events if e.type == "OUTBOUND_FAILED"] == ["POOL_DAILY_BUDGET"] * 2
+    [spent] = [e for e in events if e.type == "POOL_SEND_BUDGET_SPENT"]
+    assert spent.reason.startswith("3 outbound SMS sent on ")
+
+
+async def test_inbound_copies_for_an_opted_out_or_budgeted_pair_go_through_the_claim(
+    engine: AsyncEngine, dispatchers: Dispatchers, fake: FakeSender
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    budgeted = await add_pool(engine, ["+15557000011", "+15557000012"], name="paid")
+    async with factory(engine)() as db, db.begin():
+        paid = await db.get(Pool, budgeted)
+        assert paid is not None
+        paid.daily_send_budget = 1
+    # A session from before opted-out pairs stopped being allocated: RECIPIENT stopped V2.
+    await add_session(engine, pool, [(ALICE, V1), (RECIPIENT, V2)])
+    await add_session(engine, budgeted, [(ALICE, "+15557000011"), (RECIPIENT, "+15557000012")])
+    await opt_out(engine, RECIPIENT, V2, datetime.now(UTC) - timedelta(days=1))
+    dispatcher = await dispatchers.start(dispatch_interval=3600)
+    handoff = Counting(dispatcher)
+    batcher = batcher_for(engine, SystemClock(), handoff)
+
+    await batcher.receive(sms(ALICE, V1, "to a stopped number"))
+    await batcher.receive(sms(ALICE, "+15557000011", "paid one"))
+    await batcher.receive(sms(ALICE, "+15557000011", "paid two"))
+
+    # Each copy was written due for the loop's claim (told by notify), none handed over.
+    assert handoff.notified == 3
+    outbound = {i.text: i for i in await interactions(engine, "OUTBOUND")}
+    await until_status(engine, [outbound["paid one"].id], "SENT")
+    await until_status(
+        engine, [outbound["to a stopped number"].id, outbound["paid two"].id], "FAILED"
+    )
+    reasons = {i.text: i.failure_reason for i in await interactions(engine, "OUTBOUND")}
+    assert reasons["to a stopped number"] == "OPTED_OUT"
+    assert reasons["paid two"] == "POOL_DAILY_BUDGET"
+    assert [call.text for call in fake.calls] == ["paid one"]

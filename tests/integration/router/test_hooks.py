@@ -151,6 +151,28 @@ async def test_a_session_that_cannot_be_opened_drops_the_text(rig: Rig) -> None:
     assert stored["reason"].startswith("SAME_PARTICIPANT_NUMBER")
 
 
+async def test_a_hook_session_with_a_proxy_number_as_participant_is_refused(rig: Rig) -> None:
+    await hooked_pool(rig, [V1, V2])
+    # An app that "connects" the sender with the number it texted: a relay to itself.
+    rig.hooks.resolve = lambda r: hook_pb2.ResolveOutOfSessionResponse(
+        create_session=hook_pb2.CreateSessionAction(
+            participants=[
+                session_pb2.ParticipantSpec(number=r.sender_number),
+                session_pb2.ParticipantSpec(number=r.proxy_number),
+            ]
+        )
+    )
+
+    result = await rig.router.receive(sms(STRANGER, V1, "loop me", message_id="m1"))
+
+    assert result.outcome is Outcome.DROPPED
+    async with factory(rig.engine)() as db:
+        [stored] = (await db.scalars(select(HookDecision.decision))).all()
+        sessions = (await db.scalars(select(Session))).all()
+    assert stored["reason"].startswith("PROXY_NUMBER_AS_PARTICIPANT")
+    assert sessions == []
+
+
 async def test_reply_and_drop(rig: Rig) -> None:
     await hooked_pool(rig, [V1])
     rig.hooks.resolve = lambda r: (

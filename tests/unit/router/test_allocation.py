@@ -93,13 +93,20 @@ async def test_without_a_number_in_the_country_the_least_used_one(engine: AsyncE
     assert await _usage(engine) == {US1: 2, US2: 1, US3: 1}
 
 
-async def test_numbers_a_participant_opted_out_of_come_last(engine: AsyncEngine) -> None:
+async def test_a_number_a_participant_opted_out_of_is_never_given(engine: AsyncEngine) -> None:
     d = make_domain(engine)
     await make_pool(d, [US1, US2])
     async with session_factory(engine)() as db, db.begin():
         db.add(OptOut(number=ALICE, proxy_number=US1, created_at=START))
     session = await d.sessions.create_session(pair(ALICE, BOB))
     assert proxy_of(session, ALICE) == US2
+    await d.sessions.update_session(session.id, ["status"], status="CLOSED")
+    # Free again, US2 is still the only number Alice may get.
+    again = await d.sessions.create_session(pair(ALICE, CAROL))
+    assert proxy_of(again, ALICE) == US2
+    with pytest.raises(PoolExhausted) as exhausted:
+        await d.sessions.create_session(pair(ALICE, "+15550100009"))
+    assert "opted out" in exhausted.value.message
 
 
 async def test_closing_a_session_frees_its_numbers(engine: AsyncEngine) -> None:

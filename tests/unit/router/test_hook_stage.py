@@ -202,19 +202,23 @@ async def test_out_of_session_decisions(
     ]
 
 
-async def test_a_hook_reply_is_not_throttled_but_skips_opted_out_senders(
+async def test_a_hook_reply_keeps_to_the_reply_budget_and_skips_opted_out_senders(
     engine: AsyncEngine,
 ) -> None:
     await add_pool(engine, [V1, V2], **HOOKS)
     decider = ScriptedDecider(resolve=resolve(HookAction.REPLY, text="hi"))
-    router, _ = make_router(engine, FakeClock(), hooks=decider)
+    clock = FakeClock()
+    router, _ = make_router(engine, clock, hooks=decider)
     async with factory(engine)() as db, db.begin():
         db.add(OptOut(number=ALICE, proxy_number=V2, created_at=START))
 
     results = [await router.receive(sms(STRANGER, V1, "x")) for _ in range(2)]
+    clock.advance(3600)  # the pool's reply_interval
+    later = await router.receive(sms(STRANGER, V1, "x"))
     opted_out = await router.receive(sms(ALICE, V2, "x"))
 
-    assert [r.outcome for r in results] == [Outcome.REPLIED, Outcome.REPLIED]
+    assert [r.outcome for r in results] == [Outcome.REPLIED, Outcome.DROPPED]
+    assert later.outcome is Outcome.REPLIED
     assert opted_out.outcome is Outcome.DROPPED
     assert [o.recipient_number for o in await interactions(engine, "OUTBOUND")] == [STRANGER] * 2
 

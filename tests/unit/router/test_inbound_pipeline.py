@@ -41,7 +41,12 @@ V1, V2, V3 = "+15557000001", "+15557000002", "+15557000003"
 def make_batcher(
     engine: AsyncEngine, clock: FakeClock, *, concurrency: int = 1
 ) -> tuple[InboundUnderTest, Notifications]:
-    settings = RouterSettings(inbound_batch_max=50, inbound_batch_concurrency=concurrency)
+    # Bursts far beyond a conversation's pace: the session rate cap is not what is tested here.
+    settings = RouterSettings(
+        inbound_batch_max=50,
+        inbound_batch_concurrency=concurrency,
+        session_rate_max_messages=0,
+    )
     return make_router(engine, clock, settings)
 
 
