@@ -118,20 +118,27 @@ def migrate(database_url: str | None) -> int:
     from numproxy.router.settings import RouterSettings
     from numproxy.router.store.migrations import upgrade
 
-    url = database_url or load_settings(RouterSettings).database_url.get_secret_value()
+    # Migrating opens no gRPC channel: the router's TLS settings are not needed (the chart's
+    # migration Job mounts no certificates).
+    no_tls = {"tls_cert": "", "tls_key": "", "tls_ca": "", "allow_plaintext": True}
+    url = database_url or load_settings(RouterSettings, **no_tls).database_url.get_secret_value()
     upgrade(url)
     print("migrations applied")
     return 0
 
 
 def dev_config(args: argparse.Namespace, state: Path) -> StackConfig:
-    """The stack ``numproxy dev`` runs: its state (SQLite database, signature secret) in
-    ``state``; webhooks are signed with ``--signature-secret`` or the state's own secret."""
+    """The stack ``numproxy dev`` runs: its state (SQLite database, signature secret, local CA)
+    in ``state``; webhooks are signed with ``--signature-secret`` or the state's own secret;
+    every gRPC call is mTLS with the certificates of ``state``/tls."""
     from numproxy.cli.dev import dev_signature_secret
     from numproxy.cli.stack import StackConfig
+    from numproxy.common.local_ca import DEFAULT_HOSTS, ensure_local_ca
     from numproxy.common.vonage_signing import SignatureMethod
 
     state.mkdir(exist_ok=True)
+    tls_dir = state / "tls"
+    ensure_local_ca(tls_dir, hosts=[*DEFAULT_HOSTS, args.host])
     return StackConfig(
         database_url=args.database_url or f"sqlite+aiosqlite:///{state}/dev.db",
         host=args.host,
@@ -143,6 +150,7 @@ def dev_config(args: argparse.Namespace, state: Path) -> StackConfig:
         lobby_port=args.lobby_port,
         signature_secret=args.signature_secret or dev_signature_secret(state),
         signature_method=cast(SignatureMethod, args.signature_method),  # argparse choices
+        tls_dir=tls_dir,
     )
 
 

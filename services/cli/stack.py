@@ -17,6 +17,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.local_ca import identity_files
+from numproxy.common.tls import ClientTls
 from numproxy.common.vonage_signing import SignatureMethod
 
 # Start order: the router and sender first, the gateway (which needs the router) last.
@@ -27,6 +29,11 @@ STOP_ORDER = ("gateway", "simulator", "router", "sender")
 # stopped before them.
 APPS = ("lobby", "console")
 
+
+# What calls or serves gRPC, each with its own certificate (the identity is the service name).
+TLS_SERVICES = ("router", "sender", "gateway", "lobby", "console")
+# The identity the supervisor, the CLI and the tests call as.
+CLIENT_IDENTITY = "admin"
 
 # Tuning the stack sets unless extra_env says otherwise: the simulator's default throughput.
 _DEFAULTS: dict[str, dict[str, str]] = {"sender": {"NUMPROXY_SENDER_RATE_LIMIT": "30"}}
@@ -50,6 +57,16 @@ class StackConfig:
     signature_method: SignatureMethod = "sha256"
     # Extra NUMPROXY_* variables for every service (signing, log format, ...).
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # A local CA's folder (numproxy.common.local_ca) with a certificate per TLS_SERVICES and
+    # CLIENT_IDENTITY; None = every service speaks plaintext (ALLOW_PLAINTEXT=true).
+    tls_dir: Path | None = None
+
+    @property
+    def client_tls(self) -> ClientTls | None:
+        """What a client of this stack's gRPC services presents (the ``admin`` identity)."""
+        if self.tls_dir is None:
+            return None
+        return identity_files(self.tls_dir, CLIENT_IDENTITY).client_tls()
 
     @property
     def router_address(self) -> str:
@@ -127,10 +144,18 @@ class StackConfig:
         if self.signature_secret and service in ("gateway", "simulator"):
             values["SIGNATURE_SECRET"] = self.signature_secret
             values["SIGNATURE_METHOD"] = self.signature_method
+        if service in TLS_SERVICES:
+            values.update(self._tls_env(service))
         prefix = f"NUMPROXY_{service.upper()}_"
         env = {prefix + "HOST": self.host}
         env.update({prefix + key: value for key, value in values.items()})
         return env
+
+    def _tls_env(self, service: str) -> dict[str, str]:
+        if self.tls_dir is None:
+            return {"ALLOW_PLAINTEXT": "true"}
+        files = identity_files(self.tls_dir, service)
+        return {"TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(files.ca)}
 
     def process_env(self, service: str) -> dict[str, str]:
         """The environment, then the stack's defaults, then ``extra_env`` (which may override
@@ -192,7 +217,7 @@ async def is_ready(service: str, config: StackConfig) -> bool:
             "sender": config.sender_address,
             "lobby": config.lobby_address,
         }[service]
-        channel = open_channel(address)
+        channel = open_channel(address, config.client_tls)
         try:
             return await is_serving(channel)
         finally:

@@ -60,6 +60,11 @@ class PermissionDenied(DomainError):
     default_reason = "PERMISSION_DENIED"
 
 
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
@@ -216,6 +221,7 @@ __all__ = [
     "ProviderUnavailable",
     "ResourceExhausted",
     "Translate",
+    "Unauthenticated",
     "Unavailable",
     "abort_with",
     "error_info",

@@ -7,7 +7,7 @@ Each service defines ``class XSettings(ServiceSettings)`` with
 from __future__ import annotations
 
 import sys
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,14 +37,14 @@ class ServiceSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-def load_settings(cls: type[SettingsT]) -> SettingsT:
-    """Read ``cls`` from the environment; bad values exit (status 2) with one line each (one
-    line in all when there is one problem).
+def load_settings(cls: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Read ``cls`` from the environment (``overrides`` win over it); bad values exit (status
+    2) with one line each (one line in all when there is one problem).
 
     The message names the environment variable and the problem, never the value of a secret.
     """
     try:
-        return cls()
+        return cls(**overrides)
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
         problems = []

@@ -12,6 +12,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
+from numproxy.common.tls import warn_plaintext
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
@@ -23,12 +24,16 @@ Vonage webhooks (inbound SMS, Messages API, delivery receipts) -> router gRPC ca
 Configured only by NUMPROXY_GATEWAY_* environment variables: HOST, PORT, ROUTER_ADDRESS,
 ROUTER_TIMEOUT, ROUTER_BATCH_MAX, ROUTER_BATCH_CONCURRENCY, SIGNATURE_SECRET (required unless
 ALLOW_UNSIGNED=true), SIGNATURE_METHOD, SIGNATURE_MAX_AGE, REPLAY_CACHE_SIZE, MAX_BODY_BYTES,
-LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
+TLS_CERT, TLS_KEY, TLS_CA (required unless ALLOW_PLAINTEXT=true), LOG_LEVEL, LOG_FORMAT,
+SHUTDOWN_GRACE."""
 
 
 async def run(settings: GatewaySettings) -> None:
     """Serve webhooks until SIGTERM/SIGINT, then close the router channel."""
-    channel = open_channel(settings.router_address)
+    tls = settings.client_tls()
+    if tls is None:
+        warn_plaintext("the gateway's router channel")
+    channel = open_channel(settings.router_address, tls)
     try:
         router = RouterClient(
             channel,

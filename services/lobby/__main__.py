@@ -15,6 +15,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
+from numproxy.common.tls import ServerAuth
 from numproxy.lobby.chats import RouterChats
 from numproxy.lobby.lobby import Lobby
 from numproxy.lobby.servicer import SERVICE_NAME, LobbyHooks, register
@@ -26,7 +27,7 @@ from numproxy.router.store.dialect import create_engine
 async def run(settings: LobbySettings) -> None:
     """Serve HookService until SIGTERM; then close the router channel and the engine."""
     engine = create_engine(settings.database_url.get_secret_value())
-    channel = open_channel(settings.router_address)
+    channel = open_channel(settings.router_address, settings.client_tls())
     client = NumproxyClient(
         settings.router_address, timeout=settings.router_timeout, channel=channel
     )
@@ -43,6 +44,7 @@ async def run(settings: LobbySettings) -> None:
         bind=f"{settings.host}:{settings.port}",
         services=[SERVICE_NAME],
         register=register(LobbyHooks(lobby, settings)),
+        auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
     )

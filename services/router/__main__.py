@@ -24,6 +24,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
+from numproxy.common.tls import ServerAuth
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.errors import database_outage
 from numproxy.router.api.event_servicer import EventServicer
@@ -111,7 +112,8 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
     factory = session_factory(engine)
     feed = EventFeed(lambda: newest_event(engine), settings.event_poll_interval)
     on_events = feed.notify
-    channel = open_channel(settings.sender_address)
+    tls = settings.client_tls()
+    channel = open_channel(settings.sender_address, tls)
     policy = RetryPolicy(settings)
     recorder = ResultRecorder(
         engine, clock, policy, linger=settings.send_result_linger, on_events=on_events
@@ -120,7 +122,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         engine, sender_pb2_grpc.SenderServiceStub(channel), recorder, policy, settings, clock
     )
     session_domain = Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events)
-    hook_client = HookClient()
+    hook_client = HookClient(tls)
     pipeline = InboundPipeline(
         engine,
         settings,
@@ -154,6 +156,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         bind=f"{settings.host}:{settings.port}",
         services=SERVICES,
         register=register,
+        auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
         translate_errors=database_outage,

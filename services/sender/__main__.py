@@ -10,6 +10,7 @@ from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
+from numproxy.common.tls import ServerAuth
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
@@ -36,6 +37,7 @@ def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
         bind=f"{settings.host}:{settings.port}",
         services=[SERVICE_NAME],
         register=register(SenderServicer(sender)),
+        auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
     )

@@ -7,13 +7,14 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.tls import ServerAuthSettings, TlsSettings
 from numproxy.common.vonage_signing import SignatureMethod
 
 AuthMethod = Literal["secret", "signature"]
 HttpTransport = Literal["aiohttp", "httpx"]
 
 
-class SenderSettings(ServiceSettings):
+class SenderSettings(ServiceSettings, TlsSettings, ServerAuthSettings):
     model_config = service_config("sender")
 
     host: str = Field("0.0.0.0", description="address the gRPC server binds")

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.tls import ClientTls
 from numproxy.router.__main__ import running_router
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
@@ -33,6 +34,7 @@ from numproxy.router.store.dialect import create_engine, session_factory
 from numproxy.router.store.models import Pool, Session
 from tests.support.postgres import free_port
 from tests.support.router_inbound import FakeClock
+from tests.support.tls import client_tls, service_tls_env
 
 ALICE, BOB, CAROL, DAVE = "+15550100001", "+15550100002", "+15550100003", "+15550100004"
 UK_ERIN = "+447700900005"
@@ -141,7 +143,7 @@ async def router_channel(database_url: str, **settings: Any) -> AsyncIterator[gr
         **settings,
     )
     async with running_router(config) as port:
-        channel = open_channel(f"127.0.0.1:{port}")
+        channel = open_channel(f"127.0.0.1:{port}", None)
         try:
             yield channel
         finally:
@@ -161,10 +163,12 @@ async def rpc_error(call: Awaitable[object]) -> tuple[grpc.StatusCode, str, dict
 
 @contextmanager
 def router_process(database_url: str, **env: str) -> Iterator[RouterProcess]:
-    """``python -m numproxy.router`` as a separate process on a free port; SIGTERM at the end."""
+    """``python -m numproxy.router`` as a separate process on a free port, with the test CA's
+    router certificate; SIGTERM at the end."""
     port = free_port()
     variables = {
         **os.environ,
+        **service_tls_env("router"),
         "NUMPROXY_ROUTER_DATABASE_URL": database_url,
         "NUMPROXY_ROUTER_HOST": "127.0.0.1",
         "NUMPROXY_ROUTER_PORT": str(port),
@@ -176,7 +180,7 @@ def router_process(database_url: str, **env: str) -> Iterator[RouterProcess]:
         process = subprocess.Popen(
             [sys.executable, "-m", "numproxy.router"], env=variables, stdout=log, stderr=log
         )
-        handle = RouterProcess(process, f"127.0.0.1:{port}", log)
+        handle = RouterProcess(process, f"127.0.0.1:{port}", log, client_tls())
         try:
             yield handle
         finally:
@@ -188,9 +192,11 @@ class RouterProcess:
     process: subprocess.Popen[bytes]
     address: str
     log_file: IO[bytes]
+    # What a test presents to it (the admin certificate of the test CA).
+    tls: ClientTls
 
     async def wait_serving(self, timeout: float = 20.0) -> None:
-        channel = open_channel(self.address)
+        channel = open_channel(self.address, self.tls)
         try:
             deadline = time.monotonic() + timeout
             while not await is_serving(channel):

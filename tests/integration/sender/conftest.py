@@ -58,7 +58,7 @@ def start_sender(simulator: Sim) -> SenderFactory:
         service = build_service(settings, build_sender(settings, client))
         service.on_shutdown(http.aclose)
         port = await service.start()
-        channel = open_channel(f"127.0.0.1:{port}")
+        channel = open_channel(f"127.0.0.1:{port}", None)
         try:
             yield RunningSender(sender_pb2_grpc.SenderServiceStub(channel), channel)
         finally:
