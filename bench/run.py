@@ -60,7 +60,7 @@ from numproxy.cli.stack import SERVICES, STOP_ORDER, StackConfig
 from numproxy.client import TLS_DIR_ENV
 from scripts.bench_routing import Backend, load_postgres, load_sqlite, prepare
 from tests.support.postgres import PostgresServer, free_port, running_postgres
-from tests.support.tls import test_ca_dir
+from tests.support.tls import shared_ca_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -97,7 +97,7 @@ def free_config(database_url: str) -> StackConfig:
         router_port=free_port(),
         sender_port=free_port(),
         simulator_port=free_port(),
-        tls_dir=test_ca_dir(),  # mTLS between the services, as deployed
+        tls_dir=shared_ca_dir(),  # mTLS between the services, as deployed
     )
 
 

@@ -23,8 +23,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from numproxy.common.tls import ClientTls
 
-# Identities of ``numproxy dev``: the services and apps, and ``admin`` for the CLI.
-DEV_IDENTITIES = ("router", "sender", "gateway", "console", "lobby", "admin")
+# Identities of ``numproxy dev``: the services and apps, ``admin`` for the CLI, and ``app``
+# for a developer's own hook server (docs/examples/hook_app.py).
+DEV_IDENTITIES = ("router", "sender", "gateway", "console", "lobby", "admin", "app")
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
 VALIDITY = datetime.timedelta(days=365)
 # Remade when less than this is left.

@@ -25,7 +25,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.router_inbound import eventually
 from tests.support.router_sessions import router_process
 from tests.support.stack import PROXY_NUMBERS, LocalStack, free_stack_config, local_stack
-from tests.support.tls import test_ca_dir
+from tests.support.tls import shared_ca_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -59,7 +59,7 @@ class Watcher:
             "--router",
             router,
             "--tls-dir",
-            str(test_ca_dir()),
+            str(shared_ca_dir()),
             "--after",
             str(after),
             stdout=asyncio.subprocess.PIPE,

@@ -15,7 +15,7 @@ from numproxy.cli.stack import SERVICES, STOP_ORDER, ServiceProcess, StackConfig
 from numproxy.client import NumproxyClient
 from numproxy.simulator.webhooks import Signer
 from tests.support.postgres import free_port
-from tests.support.tls import test_ca_dir
+from tests.support.tls import shared_ca_dir
 
 PROXY_NUMBERS = ("+12025550101", "+12025550102", "+12025550103")
 
@@ -32,7 +32,7 @@ def free_stack_config(database_url: str, **extra_env: str) -> StackConfig:
         simulator_port=free_port(),
         signature_secret=secrets.token_urlsafe(24),
         extra_env={"NUMPROXY_ROUTER_DISPATCH_INTERVAL": "0.2", **extra_env},
-        tls_dir=test_ca_dir(),
+        tls_dir=shared_ca_dir(),
     )
 
 

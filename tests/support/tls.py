@@ -18,18 +18,18 @@ from numproxy.common.tls import ClientTls, ServerTls
 
 
 @functools.cache
-def test_ca_dir() -> Path:
+def shared_ca_dir() -> Path:
     """A folder with a CA and a certificate per identity (router, sender, gateway, console,
-    lobby, admin, and ``app`` for a test's own hook server), valid for localhost and
+    lobby, admin, and ``app`` for a hook server of its own), valid for localhost and
     127.0.0.1; removed when the run ends."""
     folder = Path(tempfile.mkdtemp(prefix="numproxy-test-ca-"))
     atexit.register(shutil.rmtree, folder, True)
-    ensure_local_ca(folder, [*DEV_IDENTITIES, "app"])
+    ensure_local_ca(folder, DEV_IDENTITIES)
     return folder
 
 
 def identity(name: str) -> IdentityFiles:
-    return identity_files(test_ca_dir(), name)
+    return identity_files(shared_ca_dir(), name)
 
 
 def client_tls(name: str = "admin") -> ClientTls:
