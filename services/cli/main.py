@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(service="dev")
 
+    token = sub.add_parser(
+        "token",
+        help="make a bearer token for a caller without a client certificate",
+        description="Print a new random token (give it to the caller) and the AUTH_TOKENS entry "
+        "holding its SHA-256 (give that to the server).",
+    )
+    token.add_argument("name", metavar="NAME", help="the caller name the token maps to")
+    token.set_defaults(service="token")
+
     add_commands(sub)
     return parser
 
@@ -171,6 +180,27 @@ def dev(args: argparse.Namespace) -> int:
     return run_dev(dev_config(args, Path(".numproxy")), numbers)
 
 
+def make_token(name: str) -> int:
+    import json
+    import secrets
+
+    from pydantic import ValidationError
+
+    from numproxy.common.authentication import token_hash
+    from numproxy.common.tls import ServerAuthSettings
+
+    token = secrets.token_urlsafe(32)
+    entry = {name: token_hash(token)}
+    try:
+        ServerAuthSettings(auth_tokens=entry)  # the name is one the servers accept
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 1
+    print(f"token (for the caller):        {token}")
+    print(f"AUTH_TOKENS entry (for the server): {json.dumps(entry)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -181,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_service(args.group, [action] if action else [])
         if args.group == "dev":
             return dev(args)
+        if args.group == "token":
+            return make_token(args.name)
         output = asyncio.run(run_command(args))
         if output:  # commands that stream print as they go
             print(output)
