@@ -199,7 +199,7 @@ def test_unsigned_webhooks_are_refused(deployed: Deployed) -> None:
 async def test_an_sms_crosses_the_deployed_stack(deployed: Deployed) -> None:
     alice, bob = "+15557770001", "+15557770002"
     proxies = ["+15558880001", "+15558880002"]
-    async with NumproxyClient(deployed.host("numproxy-router", "grpc")) as client:
+    async with NumproxyClient(deployed.host("numproxy-router", "grpc"), tls=None) as client:
         await client.create_pool("rehearsal")
         await client.add_numbers("rehearsal", proxies)
         session = await client.create_session(alice, bob, pool="rehearsal")

@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from numproxy.cli.dev import LOBBY_NUMBERS
 from numproxy.common.vonage_signing import sign
+from numproxy.lobby.settings import LobbySettings
 from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.e2e
@@ -94,6 +96,18 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
             delivered = [s for s in outbox if s["text"] == "hi via dev"]
             assert [s["to"].lstrip("+") for s in delivered] == ["15551230002"]
             assert delivered[0]["from"].lstrip("+") == proxies["+15551230002"].lstrip("+")
+
+            # The lobby app over mTLS both ways: the router calls its HookService, it answers
+            # through the router's API.
+            lobby = {"from": "15551230009", "to": LOBBY_NUMBERS[0], "text": "ada@example.com"}
+            assert (await sim.post("/_sim/inbound", json=lobby)).status_code == 200
+            for _ in range(200):
+                outbox = (await sim.get("/_sim/outbox")).json()
+                replies = [s["text"] for s in outbox if s["to"].lstrip("+") == "15551230009"]
+                if replies:
+                    break
+                await asyncio.sleep(0.05)
+            assert replies == [LobbySettings(allow_plaintext=True).waiting_text]
 
         # Signing is on out of the box: the simulator signed that webhook with the secret
         # `numproxy dev` made; unsigned, tampered and replayed ones are refused.
