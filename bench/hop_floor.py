@@ -7,11 +7,10 @@ built from the real plumbing, so the floor measures what numproxy's hops cost:
 
 - the real gateway process (``python -m numproxy.gateway``, unchanged) in front;
 - ``router``: the real ``GrpcService`` (health, reflection, TLS, authentication and error
-  interceptors), the real
-  request validation (``sms_from_proto``), then the send over a real channel to the sender —
-  synchronously, so an acknowledged webhook has passed all three hops. Like the real router it
-  takes the gateway's batches (``ReceiveSmsBatch``) and passes each on as one
-  ``SendSmsBatch`` call;
+  interceptors), the real request validation (``sms_from_proto``), then the send over a real
+  channel to the sender — synchronously, so an acknowledged webhook has passed all three
+  hops. Like the real router it takes the gateway's batches (``ReceiveSmsBatch``) and passes
+  each on as one ``SendSmsBatch`` call;
 - ``sender``: the real ``SenderServicer`` and ``SmsSender`` (encoding, idempotency cache,
   rate limiter at 0) over a ``VonageClient`` whose ``send`` returns a canned provider reply.
 
