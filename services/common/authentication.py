@@ -4,8 +4,9 @@ handler runs with it bound as the current :class:`~numproxy.common.caller.Caller
 The identity is the client certificate's first DNS SAN (else its first URI SAN, else its
 CN), or the name an ``authorization: Bearer <token>`` header maps to. Tokens are kept as
 SHA-256 hashes, compared in constant time and never logged. Reflection is authenticated like
-any other service: it tells the whole API surface to whoever asks. A server that speaks
-plaintext (chosen explicitly) calls a caller with neither ``anonymous``.
+any other service: it tells the whole API surface to whoever asks. On a server that speaks
+plaintext (chosen explicitly) a call with neither runs with no caller bound: what it may do is
+authorization's decision (its setting for calls without an identity).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from numproxy.common.caller import Caller, bound_caller
 from numproxy.common.errors import Context, Unauthenticated, abort_with
 
 UNAUTHENTICATED_METHODS = ("/grpc.health.v1.Health/",)
-# The caller of a plaintext server's call that brings no token.
-ANONYMOUS = Caller("anonymous")
 MAX_TOKEN_LENGTH = 512
 _BEARER = "bearer "
 
@@ -77,15 +76,16 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[typ
         self._tokens = TokenTable(tokens)
         self._plaintext = plaintext
 
-    def identify(self, context: Context) -> Caller:
-        """The caller of the current RPC; raises Unauthenticated saying why there is none."""
+    def identify(self, context: Context) -> Caller | None:
+        """The caller of the current RPC (None: a plaintext server's call without a token);
+        raises Unauthenticated saying why there is none."""
         name = certificate_identity(context.auth_context())
         if name is not None:
             return Caller(name)
         header = _bearer(context.invocation_metadata())
         if header is None:
             if self._plaintext:
-                return ANONYMOUS
+                return None
             raise Unauthenticated(
                 "no client certificate and no bearer token", reason="NO_CREDENTIALS"
             )
@@ -99,7 +99,7 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[typ
             raise Unauthenticated("the bearer token is not known", reason="UNKNOWN_TOKEN")
         return Caller(name)
 
-    async def _caller(self, context: Context) -> Caller:
+    async def _caller(self, context: Context) -> Caller | None:
         try:
             return self.identify(context)
         except Unauthenticated as exc:

@@ -147,14 +147,14 @@ async def test_health_needs_no_identity_but_reflection_does(serve: Serve) -> Non
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_plaintext_calls_without_token_anonymous_and_still_checks_tokens(
+async def test_plaintext_calls_without_token_have_no_caller_and_tokens_are_checked(
     serve: Serve,
 ) -> None:
     auth = ServerAuth(None, {"ci": token_hash(TOKEN)})
     service = await serve(auth)
     address = f"127.0.0.1:{service.port}"
     async with open_channel(address, None) as channel:
-        assert await who(channel) == ["anonymous"]
+        assert await who(channel) == ["-"]  # no caller bound
         bad = channel.unary_unary(WHO, _raw, _raw)
         error = await refused(bad(b"", metadata=(("authorization", "Bearer nope"),), timeout=5))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
