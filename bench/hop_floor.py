@@ -6,11 +6,11 @@ away from silently dropping messages. So the benchmark-only code lives in bench/
 built from the real plumbing, so the floor measures what numproxy's hops cost:
 
 - the real gateway process (``python -m numproxy.gateway``, unchanged) in front;
-- ``router``: the real ``GrpcService`` (health, reflection, error interceptor), the real
-  request validation (``sms_from_proto``), then the send over a real channel to the sender —
-  synchronously, so an acknowledged webhook has passed all three hops. Like the real router it
-  takes the gateway's batches (``ReceiveSmsBatch``) and passes each on as one
-  ``SendSmsBatch`` call;
+- ``router``: the real ``GrpcService`` (health, reflection, TLS, authentication and error
+  interceptors), the real request validation (``sms_from_proto``), then the send over a real
+  channel to the sender — synchronously, so an acknowledged webhook has passed all three
+  hops. Like the real router it takes the gateway's batches (``ReceiveSmsBatch``) and passes
+  each on as one ``SendSmsBatch`` call;
 - ``sender``: the real ``SenderServicer`` and ``SmsSender`` (encoding, idempotency cache,
   rate limiter at 0) over a ``VonageClient`` whose ``send`` returns a canned provider reply.
 
@@ -30,6 +30,7 @@ from numproxy.common.eventloop import run as run_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
+from numproxy.common.tls import ServerAuth
 from numproxy.internal.v1 import inbound_pb2, inbound_pb2_grpc, sender_pb2, sender_pb2_grpc
 from numproxy.router.api.inbound_servicer import SERVICE_NAME, sms_from_proto
 from numproxy.router.settings import RouterSettings
@@ -110,7 +111,7 @@ class _FloorInbound(inbound_pb2_grpc.InboundServiceServicer):
 async def router() -> None:
     settings = RouterSettings()
     configure_logging("router", settings.log_level, settings.log_format)
-    channel = open_channel(settings.sender_address)
+    channel = open_channel(settings.sender_address, settings.client_tls())
     stub = sender_pb2_grpc.SenderServiceStub(channel)
     servicer = _FloorInbound(stub, settings.send_timeout)
     service = GrpcService(
@@ -119,6 +120,7 @@ async def router() -> None:
         register=lambda server: inbound_pb2_grpc.add_InboundServiceServicer_to_server(
             servicer, server
         ),
+        auth=ServerAuth.from_settings(settings),
         grace=settings.shutdown_grace,
     )
 

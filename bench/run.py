@@ -57,8 +57,10 @@ from bench.procs import Tracked, postmaster_pid
 from bench.report import EVENTS_ALONE, EVENTS_HALF, EVENTS_WATCHED, print_report, targets
 from bench.watcher import visibility
 from numproxy.cli.stack import SERVICES, STOP_ORDER, StackConfig
+from numproxy.client import TLS_DIR_ENV
 from scripts.bench_routing import Backend, load_postgres, load_sqlite, prepare
 from tests.support.postgres import PostgresServer, free_port, running_postgres
+from tests.support.tls import shared_ca_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -95,6 +97,7 @@ def free_config(database_url: str) -> StackConfig:
         router_port=free_port(),
         sender_port=free_port(),
         simulator_port=free_port(),
+        tls_dir=shared_ca_dir(),  # mTLS between the services, as deployed
     )
 
 
@@ -209,8 +212,6 @@ class Suite:
         env.update(config.service_env("router"))
         env.update(config.service_env("sender"))
         env["NUMPROXY_SENDER_RATE_LIMIT"] = "0"
-        # The floor router's calls carry no identity, as in the local stack.
-        env["NUMPROXY_SENDER_ANONYMOUS_CALLER"] = "router"
         from numproxy.cli.stack import is_ready
 
         async def router_ready() -> bool:
@@ -360,7 +361,7 @@ class Suite:
         watcher = module(
             "watcher",
             ["bench.watcher", config.router_address, newest, str(out)] + [session] * probe,
-            os.environ,
+            {**os.environ, TLS_DIR_ENV: str(config.tls_dir)},
             self.logdir,
             None,
         )

@@ -246,7 +246,7 @@ async def router_rss(backend: Backend) -> float:
     """RSS (MiB) of a router process serving this database after a burst of API calls."""
     with router_process(backend.url, NUMPROXY_ROUTER_LOG_LEVEL="WARNING") as router:
         await router.wait_serving(60)
-        channel = open_channel(router.address)
+        channel = open_channel(router.address, router.tls)
         try:
             stub = session_pb2_grpc.SessionServiceStub(channel)
             for n in range(200):

@@ -7,21 +7,30 @@
 
 Every method returns the protobuf resource (``numproxy.v1.*_pb2``). Failures raise
 :class:`NumproxyError` subclasses carrying the server's ErrorInfo ``reason``.
+
+The channel is TLS: by default with the CA and the ``admin`` certificate found in
+``$NUMPROXY_TLS_DIR`` or ``.numproxy/tls`` (what ``numproxy dev`` makes); pass ``tls=``
+(``ClientTls.from_files(ca, cert, key)``) for others, ``token=`` to authenticate with a
+bearer token instead of a certificate, or ``tls=None`` for a plaintext router.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import open_channel
+from numproxy.common.local_ca import CA_FILE, identity_files
+from numproxy.common.tls import ClientTls
 from numproxy.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -34,6 +43,29 @@ from numproxy.v1 import (
 )
 
 Seconds = float | timedelta
+
+TLS_DIR_ENV = "NUMPROXY_TLS_DIR"
+DEFAULT_TLS_DIR = Path(".numproxy/tls")
+DEFAULT_IDENTITY = "admin"
+
+
+def default_tls(
+    folder: str | Path | None = None, identity: str = DEFAULT_IDENTITY
+) -> ClientTls | None:
+    """The TLS material in ``folder``, else ``$NUMPROXY_TLS_DIR``, else ``.numproxy/tls`` (the
+    layout ``numproxy dev`` writes): its CA, and ``identity``'s certificate when the folder has
+    one (without it, authenticate with a token). None when no folder was named and the default
+    one does not exist."""
+    named = folder or os.environ.get(TLS_DIR_ENV)
+    path = Path(named) if named else DEFAULT_TLS_DIR
+    if not (path / CA_FILE).is_file():
+        if named:
+            raise ValueError(f"no {CA_FILE} in the TLS folder {path}")
+        return None
+    files = identity_files(path, identity)
+    if files.cert.is_file() and files.key.is_file():
+        return files.client_tls()
+    return ClientTls.from_files(files.ca)
 
 
 class NumproxyError(Exception):
@@ -188,11 +220,15 @@ class NumproxyClient:
         *,
         timeout: float = 10.0,
         channel: grpc.aio.Channel | None = None,
+        tls: ClientTls | Literal["auto"] | None = "auto",
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self._own_channel = channel is None
-        self._channel = channel or open_channel(target)
+        if channel is None:
+            channel = open_channel(target, default_tls() if tls == "auto" else tls, token=token)
+        self._channel = channel
         self._sessions = session_pb2_grpc.SessionServiceStub(self._channel)
         self._pools = pool_pb2_grpc.PoolServiceStub(self._channel)
         self._events = event_pb2_grpc.EventServiceStub(self._channel)

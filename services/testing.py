@@ -16,6 +16,11 @@ from one numproxy image, and waits until every service reports healthy::
 
 It needs a reachable Docker engine and the images (``numproxy:dev`` and a PostgreSQL image
 compatible with the official one). Published ports are bound to 127.0.0.1 only.
+
+The services speak mTLS, as deployed: the stack makes a throw-away CA and certificates
+(``router``, ``sender``, ``gateway``, and ``admin`` for the test) in a temporary folder,
+mounts it into the containers, and ``client()`` presents the ``admin`` certificate
+(``tls_dir`` / ``client_tls`` for other clients).
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
     from testcontainers.core.network import Network
 
     from numproxy.client import NumproxyClient
+    from numproxy.common.tls import ClientTls
 
 __all__ = [
     "NumproxyStack",
@@ -53,6 +62,11 @@ DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
 GATEWAY_PORT, ROUTER_PORT, SENDER_PORT = 8080, 50051, 50052
 SIMULATOR_PORT, POSTGRES_PORT = 8090, 5432
 SERVICES = ("router", "sender", "simulator", "gateway")
+# The services with a certificate (the first DNS name of each is its network alias, the
+# identity the others see), and the test's own identity.
+TLS_SERVICES = ("router", "sender", "gateway")
+CLIENT_IDENTITY = "admin"
+TLS_MOUNT = "/etc/numproxy/tls"
 
 # Test-only credentials of the simulated Vonage account and of the private database.
 SIM_API_KEY = "simkey"
@@ -212,6 +226,7 @@ class NumproxyStack:
         self._volume: str | None = None
         self._containers: dict[str, DockerContainer] = {}
         self._simulator: SimulatorControl | None = None
+        self._tls_dir: Path | None = None
 
     # --- what a test uses ----------------------------------------------------------------
 
@@ -240,6 +255,21 @@ class NumproxyStack:
         return f"postgresql+asyncpg://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{port}/{DB_NAME}"
 
     @property
+    def tls_dir(self) -> Path:
+        """The stack's CA (``ca.pem``) and certificates (``<identity>.pem``,
+        ``<identity>-key.pem``) for router, sender, gateway and admin."""
+        if self._tls_dir is None:
+            raise RuntimeError("the stack is not started")
+        return self._tls_dir
+
+    @property
+    def client_tls(self) -> ClientTls:
+        """What a client of the router presents: the stack's CA and the admin certificate."""
+        from numproxy.common.local_ca import identity_files
+
+        return identity_files(self.tls_dir, CLIENT_IDENTITY).client_tls()
+
+    @property
     def simulator(self) -> SimulatorControl:
         if self._simulator is None:
             raise RuntimeError("the stack is not started")
@@ -250,7 +280,7 @@ class NumproxyStack:
         (``async with stack.client() as client: ...``)."""
         from numproxy.client import NumproxyClient
 
-        return NumproxyClient(self.router_address, timeout=timeout)
+        return NumproxyClient(self.router_address, timeout=timeout, tls=self.client_tls)
 
     def logs(self, service: str) -> str:
         """stdout+stderr of one container (router, sender, simulator, gateway, postgres)."""
@@ -275,6 +305,7 @@ class NumproxyStack:
         from testcontainers.core.network import Network
 
         try:
+            self._make_certificates()
             self._network = Network().create()
             database_url = self._start_database()
             # The migration runs while the services that don't need the database start;
@@ -306,8 +337,31 @@ class NumproxyStack:
             with contextlib.suppress(Exception):  # already gone
                 self._network.remove()
             self._network = None
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
 
     # --- internals -----------------------------------------------------------------------
+
+    def _make_certificates(self) -> None:
+        from numproxy.common.local_ca import DEFAULT_HOSTS, ensure_local_ca
+
+        self._tls_dir = Path(tempfile.mkdtemp(prefix="numproxy-testing-tls-"))
+        # The containers run as another user: the folder and this throw-away CA's keys are
+        # readable to it (the folder is removed when the stack stops).
+        self._tls_dir.chmod(0o755)
+        ensure_local_ca(
+            self._tls_dir, [*TLS_SERVICES, CLIENT_IDENTITY], DEFAULT_HOSTS, key_mode=0o644
+        )
+
+    def _with_tls(self, container: DockerContainer, service: str) -> dict[str, str]:
+        """Mount the certificates into ``container``; the variables naming ``service``'s."""
+        container.with_volume_mapping(str(self.tls_dir), TLS_MOUNT, "ro")
+        return {
+            "TLS_CERT": f"{TLS_MOUNT}/{service}.pem",
+            "TLS_KEY": f"{TLS_MOUNT}/{service}-key.pem",
+            "TLS_CA": f"{TLS_MOUNT}/ca.pem",
+        }
 
     def _port(self, name: str, port: int) -> int:
         container = self._containers.get(name)
@@ -395,8 +449,7 @@ class NumproxyStack:
             "SIGNATURE_SECRET": self.signature_secret,
             "SIGNATURE_METHOD": self.signature_method,
         }
-        # The local stack's callers (numproxy dev's); calls without an identity are made as
-        # admin (router) and router (sender) until the services authenticate their callers.
+        # The local stack's callers (numproxy dev's), each known by its certificate.
         wiring: dict[str, tuple[int, dict[str, str]]] = {
             "router": (
                 ROUTER_PORT,
@@ -404,7 +457,6 @@ class NumproxyStack:
                     "DATABASE_URL": database_url,
                     "SENDER_ADDRESS": f"sender:{SENDER_PORT}",
                     "CALLERS": json.dumps(DEV_ROUTER_CALLERS),
-                    "ANONYMOUS_CALLER": "admin",
                 },
             ),
             "sender": (
@@ -414,7 +466,6 @@ class NumproxyStack:
                     "API_KEY": SIM_API_KEY,
                     "API_SECRET": SIM_API_SECRET,
                     "CALLERS": json.dumps(DEV_SENDER_CALLERS),
-                    "ANONYMOUS_CALLER": "router",
                 },
             ),
             "simulator": (
@@ -431,6 +482,8 @@ class NumproxyStack:
         for service in services:
             port, values = wiring[service]
             container = self._container(self.image, service).with_command([service])
+            if service in TLS_SERVICES:
+                values = {**values, **self._with_tls(container, service)}
             container.with_envs(**self._service_env(service, {"PORT": str(port), **values}))
             if service == "router":
                 self._with_data_volume(container)
@@ -440,8 +493,8 @@ class NumproxyStack:
 
     def _wait_ready(self) -> None:
         checks: dict[str, Callable[[], bool]] = {
-            "router": lambda: grpc_serving(self.router_address),
-            "sender": lambda: grpc_serving(self.sender_address),
+            "router": lambda: grpc_serving(self.router_address, tls=self.client_tls),
+            "sender": lambda: grpc_serving(self.sender_address, tls=self.client_tls),
             "simulator": lambda: http_ok(f"{self.simulator_url}/_sim/health"),
             "gateway": lambda: http_ok(f"{self.gateway_url}/readyz"),
         }
@@ -474,12 +527,18 @@ class NumproxyStack:
                 volume.remove(force=True)
 
 
-def grpc_serving(target: str, service: str = "") -> bool:
-    """The standard gRPC health check, as the kubelet's grpc probe asks it."""
+def grpc_serving(target: str, service: str = "", *, tls: ClientTls | None = None) -> bool:
+    """The standard gRPC health check, as the kubelet's grpc probe asks it (plaintext, as on
+    a health port), or over TLS with ``tls``."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(target) as channel:
+    channel = (
+        grpc.secure_channel(target, tls.credentials())
+        if tls is not None
+        else grpc.insecure_channel(target)
+    )
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)

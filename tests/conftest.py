@@ -36,6 +36,14 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Settings built in-process (servers on port 0 talking to the test over loopback) speak
+# plaintext, chosen explicitly; TLS adds nothing there. Service processes started by the
+# stacks get certificates from a local CA, which take precedence over this
+# (tests/support/stack.py); tests of the refusal to start remove it from their environment.
+PLAINTEXT_SERVICES = ("router", "sender", "gateway", "lobby", "console")
+for _service in PLAINTEXT_SERVICES:
+    os.environ.setdefault(f"NUMPROXY_{_service.upper()}_ALLOW_PLAINTEXT", "true")
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:

@@ -1,16 +1,19 @@
 """A directory number, as an app's HookService for numproxy (see docs/api.md, "Hooks").
 
-    python docs/examples/hook_app.py 50070 bob=+15551230002 carol=+15551230003
+    python docs/examples/hook_app.py --tls-dir .numproxy/tls 50070 bob=+15551230002
     numproxy pool update directory --hook-address 127.0.0.1:50070 \
         --resolve-out-of-session --intercept-messages
 
 Texting a name to the pool's number opens a session with that person; anything else gets the
 list of names. In sessions, phone numbers are removed from texts before they are forwarded.
+The router calls it over mTLS: it presents ``app.pem`` of the folder (``numproxy dev`` makes
+one) and takes only callers with a certificate of the folder's ``ca.pem``.
 """
 
 import asyncio
 import re
 import sys
+from pathlib import Path
 
 import grpc
 
@@ -45,15 +48,24 @@ class Directory(hook_pb2_grpc.HookServiceServicer):
         return hook_pb2.InterceptMessageResponse(rewrite=hook_pb2.RewriteAction(text=cleaned))
 
 
-async def serve(port: int, people: dict[str, str]) -> None:
+def credentials(folder: Path) -> grpc.ServerCredentials:
+    key, cert = (folder / "app-key.pem").read_bytes(), (folder / "app.pem").read_bytes()
+    ca = (folder / "ca.pem").read_bytes()
+    return grpc.ssl_server_credentials([(key, cert)], ca, require_client_auth=True)
+
+
+async def serve(port: int, people: dict[str, str], tls_dir: Path) -> None:
     server = grpc.aio.server()
     hook_pb2_grpc.add_HookServiceServicer_to_server(Directory(people), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.add_secure_port(f"127.0.0.1:{port}", credentials(tls_dir))
     await server.start()
     print(f"hook app listening on 127.0.0.1:{port}", flush=True)
     await server.wait_for_termination()
 
 
 if __name__ == "__main__":
-    entries = dict(arg.split("=", 1) for arg in sys.argv[2:])
-    asyncio.run(serve(int(sys.argv[1]), {name.lower(): n for name, n in entries.items()}))
+    _, option, folder, port, *pairs = sys.argv  # --tls-dir DIR PORT name=number ...
+    assert option == "--tls-dir", __doc__
+    entries = dict(pair.split("=", 1) for pair in pairs)
+    people = {name.lower(): number for name, number in entries.items()}
+    asyncio.run(serve(int(port), people, Path(folder)))

@@ -67,7 +67,8 @@ for helm_dir in helm3 helm4; do
     refuse() {
         local why="$1"; shift
         # On top of values that render (a signature secret), so each fails for its own reason.
-        if "$helm" template numproxy "$chart" --set secrets.signatureSecret=check "$@" \
+        if "$helm" template numproxy "$chart" --set secrets.signatureSecret=check \
+            --set tls.secrets.router=r --set tls.secrets.sender=s --set tls.secrets.gateway=g "$@" \
             >/dev/null 2>"$out/refused.log"; then
             fail "$helm_dir accepted values it must refuse: $why ($*)"
         elif ! grep -qiE "schema|fail|error" "$out/refused.log"; then
@@ -82,6 +83,8 @@ for helm_dir in helm3 helm4; do
     refuse "console without authentication" --set console.enabled=true \
         --set secrets.consoleSecretKey=0123456789abcdef0123456789abcdef
     refuse "signed webhooks without a secret" --set secrets.signatureSecret=
+    refuse "mTLS without the router's certificate" --set tls.secrets.router=
+    refuse "cert-manager without an issuer" --set tls.certManager.enabled=true
     echo "ok   refuses bad values"
 done
 

@@ -4,6 +4,7 @@ API from the shell."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from numproxy.cli.output import (
     session_line,
     to_dict,
 )
-from numproxy.client import NumproxyClient
+from numproxy.client import NumproxyClient, default_tls
 
 Command = Callable[[NumproxyClient, argparse.Namespace], Awaitable[str]]
 
@@ -276,6 +277,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "--router", default="127.0.0.1:50051", metavar="HOST:PORT", help="router address"
     )
     common.add_argument("--json", action="store_true", help="print JSON")
+    common.add_argument(
+        "--tls-dir",
+        metavar="DIR",
+        help="folder with ca.pem and admin.pem/admin-key.pem (default: $NUMPROXY_TLS_DIR, "
+        "else .numproxy/tls as numproxy dev writes it)",
+    )
+    common.add_argument(
+        "--token",
+        default=os.environ.get("NUMPROXY_TOKEN") or None,
+        help="bearer token instead of a client certificate (default: $NUMPROXY_TOKEN)",
+    )
+    common.add_argument(
+        "--plaintext", action="store_true", help="no TLS (a router with ALLOW_PLAINTEXT=true)"
+    )
 
     pool = sub.add_parser("pool", help="pools of proxy numbers").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -423,5 +438,11 @@ def _pool_setting_flags(p: argparse.ArgumentParser) -> None:
 
 async def run_command(args: argparse.Namespace) -> str:
     command: Command = args.command
-    async with NumproxyClient(args.router) as client:
+    try:
+        tls = None if args.plaintext else default_tls(args.tls_dir)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if args.token and tls is None:
+        raise argparse.ArgumentTypeError("--token needs TLS (a folder with ca.pem: --tls-dir)")
+    async with NumproxyClient(args.router, tls=tls, token=args.token) as client:
         return await command(client, args)

@@ -117,12 +117,13 @@ class Supervisor:
 
     async def _seed_pools(self) -> None:
         """The ``default`` pool with the given numbers; the lobby's two pools with theirs."""
-        async with NumproxyClient(self.config.router_address) as client:
+        tls = self.config.client_tls
+        async with NumproxyClient(self.config.router_address, tls=tls) as client:
             with contextlib.suppress(AlreadyExistsError):
                 await client.create_pool("default")
             if self.numbers:
                 await client.add_numbers("default", self.numbers)
-        channel = open_channel(self.config.router_address)
+        channel = open_channel(self.config.router_address, tls)
         try:
             await ensure_pools(
                 channel,
@@ -153,6 +154,8 @@ class Supervisor:
             f"             signed ({c.signature_method}); unsigned or tampered ones are refused",
             f"  simulator  {c.simulator_url}  (Vonage: /sms/json; control: /_sim/inbound,"
             " /_sim/outbox, /_sim/config)",
+            f"  gRPC       mTLS, certificates of a local CA in {c.tls_dir}"
+            " (the CLI finds its admin certificate there)",
             f"  database   {url}",
             f"  pool       default: {', '.join(self.numbers) or '(no numbers added)'}",
             "",

@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(service="dev")
 
+    token = sub.add_parser(
+        "token",
+        help="make a bearer token for a caller without a client certificate",
+        description="Print a new random token (give it to the caller) and the AUTH_TOKENS entry "
+        "holding its SHA-256 (give that to the server).",
+    )
+    token.add_argument("name", metavar="NAME", help="the caller name the token maps to")
+    token.set_defaults(service="token")
+
     add_commands(sub)
     return parser
 
@@ -100,13 +109,17 @@ def run_service(name: str, argv: Sequence[str] = ()) -> int:
 
 
 def dev_config(args: argparse.Namespace, state: Path) -> StackConfig:
-    """The stack ``numproxy dev`` runs: its state (SQLite database, signature secret) in
-    ``state``; webhooks are signed with ``--signature-secret`` or the state's own secret."""
+    """The stack ``numproxy dev`` runs: its state (SQLite database, signature secret, local CA)
+    in ``state``; webhooks are signed with ``--signature-secret`` or the state's own secret;
+    every gRPC call is mTLS with the certificates of ``state``/tls."""
     from numproxy.cli.dev import dev_signature_secret
     from numproxy.cli.stack import StackConfig
+    from numproxy.common.local_ca import DEFAULT_HOSTS, ensure_local_ca
     from numproxy.common.vonage_signing import SignatureMethod
 
     state.mkdir(exist_ok=True)
+    tls_dir = state / "tls"
+    ensure_local_ca(tls_dir, hosts=[*DEFAULT_HOSTS, args.host])
     return StackConfig(
         database_url=args.database_url or f"sqlite+aiosqlite:///{state}/dev.db",
         host=args.host,
@@ -118,6 +131,7 @@ def dev_config(args: argparse.Namespace, state: Path) -> StackConfig:
         lobby_port=args.lobby_port,
         signature_secret=args.signature_secret or dev_signature_secret(state),
         signature_method=cast(SignatureMethod, args.signature_method),  # argparse choices
+        tls_dir=tls_dir,
     )
 
 
@@ -138,6 +152,27 @@ def dev(args: argparse.Namespace) -> int:
     return run_dev(dev_config(args, Path(".numproxy")), numbers)
 
 
+def make_token(name: str) -> int:
+    import json
+    import secrets
+
+    from pydantic import ValidationError
+
+    from numproxy.common.authentication import token_hash
+    from numproxy.common.tls import ServerAuthSettings
+
+    token = secrets.token_urlsafe(32)
+    entry = {name: token_hash(token)}
+    try:
+        ServerAuthSettings(auth_tokens=entry)  # the name is one the servers accept
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 1
+    print(f"token (for the caller):        {token}")
+    print(f"AUTH_TOKENS entry (for the server): {json.dumps(entry)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SERVICE_HELP:
@@ -146,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.group == "dev":
             return dev(args)
+        if args.group == "token":
+            return make_token(args.name)
         output = asyncio.run(run_command(args))
         if output:  # commands that stream print as they go
             print(output)

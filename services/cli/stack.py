@@ -19,8 +19,10 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.local_ca import identity_files
 from numproxy.common.ports import EXIT_PORT_IN_USE, PortInUse
 from numproxy.common.scopes import Scope
+from numproxy.common.tls import ClientTls
 from numproxy.common.vonage_signing import SignatureMethod
 
 # Start order: the router and sender first, the gateway (which needs the router) last.
@@ -52,20 +54,23 @@ DEV_ROUTER_CALLERS = {
 }
 DEV_SENDER_CALLERS = {"router": {"scopes": [Scope.SMS_SEND]}}
 # Tuning and identities the stack sets unless the environment or extra_env says otherwise:
-# Vonage's default throughput (which the simulator enforces too); the callers' policies. Until
-# the services authenticate their callers, the stack's calls carry no identity and are made as
-# admin (router) and router (sender).
+# Vonage's default throughput (which the simulator enforces too); the callers' policies.
 _DEFAULTS: dict[str, dict[str, str]] = {
     "router": {
         "NUMPROXY_ROUTER_CALLERS": json.dumps(DEV_ROUTER_CALLERS),
-        "NUMPROXY_ROUTER_ANONYMOUS_CALLER": "admin",
     },
     "sender": {
         "NUMPROXY_SENDER_RATE_LIMIT": "30",
         "NUMPROXY_SENDER_CALLERS": json.dumps(DEV_SENDER_CALLERS),
-        "NUMPROXY_SENDER_ANONYMOUS_CALLER": "router",
     },
 }
+# What calls or serves gRPC, each with its own certificate (the identity is the service name).
+TLS_SERVICES = ("router", "sender", "gateway", "lobby", "console")
+# The identity the supervisor, the CLI and the tests call as.
+CLIENT_IDENTITY = "admin"
+
+# A plaintext stack (no tls_dir) authenticates nobody: its calls are made as these callers.
+_PLAINTEXT_CALLERS = {"router": CLIENT_IDENTITY, "sender": "router"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,16 @@ class StackConfig:
     signature_method: SignatureMethod = "sha256"
     # Extra NUMPROXY_* variables for every service (signing, log format, ...).
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # A local CA's folder (numproxy.common.local_ca) with a certificate per TLS_SERVICES and
+    # CLIENT_IDENTITY; None = every service speaks plaintext (ALLOW_PLAINTEXT=true).
+    tls_dir: Path | None = None
+
+    @property
+    def client_tls(self) -> ClientTls | None:
+        """What a client of this stack's gRPC services presents (the ``admin`` identity)."""
+        if self.tls_dir is None:
+            return None
+        return identity_files(self.tls_dir, CLIENT_IDENTITY).client_tls()
 
     @property
     def router_address(self) -> str:
@@ -163,6 +178,8 @@ class StackConfig:
         if self.signature_secret and service in ("gateway", "simulator"):
             values["SIGNATURE_SECRET"] = self.signature_secret
             values["SIGNATURE_METHOD"] = self.signature_method
+        if service in TLS_SERVICES:
+            values.update(self._tls_env(service))
         prefix = f"NUMPROXY_{service.upper()}_"
         env = {prefix + "HOST": self.host}
         env.update({prefix + key: value for key, value in values.items()})
@@ -179,6 +196,15 @@ class StackConfig:
             "lobby": self.lobby_port,
             "console": self.console_port,
         }
+
+    def _tls_env(self, service: str) -> dict[str, str]:
+        if self.tls_dir is None:
+            plaintext = {"ALLOW_PLAINTEXT": "true"}
+            if service in _PLAINTEXT_CALLERS:
+                plaintext["ANONYMOUS_CALLER"] = _PLAINTEXT_CALLERS[service]
+            return plaintext
+        files = identity_files(self.tls_dir, service)
+        return {"TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(files.ca)}
 
     def process_env(self, service: str) -> dict[str, str]:
         """The stack's defaults, then the environment and ``extra_env`` (either may override a
@@ -267,7 +293,7 @@ async def is_ready(service: str, config: StackConfig) -> bool:
             "sender": config.sender_address,
             "lobby": config.lobby_address,
         }[service]
-        channel = open_channel(address)
+        channel = open_channel(address, config.client_tls)
         try:
             return await is_serving(channel)
         finally:

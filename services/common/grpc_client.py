@@ -5,6 +5,8 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from numproxy.common.tls import ClientTls
+
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -16,9 +18,23 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    """An insecure channel to ``target`` (host:port). Create one per process and reuse it."""
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+def open_channel(
+    target: str, tls: ClientTls | None, *, token: str | None = None
+) -> grpc.aio.Channel:
+    """A channel to ``target`` (host:port): TLS with ``tls`` (its client certificate, if it
+    has one, presented), or plaintext when ``tls`` is None (an explicit choice). ``token`` is
+    sent as ``authorization: Bearer`` on every call (TLS only: never in the clear).
+    Create one per process and reuse it: the TLS handshake happens once per connection."""
+    if tls is None:
+        if token is not None:
+            raise ValueError("a bearer token is only sent over TLS")
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    credentials = tls.credentials()
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token)
+        )
+    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
 
 
 async def is_serving(channel: grpc.aio.Channel, service: str = "", deadline: float = 1.0) -> bool:

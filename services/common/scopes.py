@@ -55,7 +55,8 @@ _READ_POOLS = _needs(Scope.POOLS_READ, Scope.POOLS_ADMIN)
 
 RULES: Mapping[str, Rule] = MappingProxyType(
     {
-        # Probes (the kubelet's grpc probe carries no identity) and, when turned on, reflection.
+        # No scope: probes (the kubelet's grpc probe carries no identity, and authentication
+        # exempts health) and, when turned on, reflection (authenticated, any caller).
         "/grpc.health.v1.Health/Check": _PUBLIC,
         "/grpc.health.v1.Health/Watch": _PUBLIC,
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": _PUBLIC,

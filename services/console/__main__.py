@@ -15,6 +15,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
+from numproxy.common.tls import warn_plaintext
 from numproxy.console.app import create_app
 from numproxy.console.audit import AuditLog
 from numproxy.console.passwords import AccountError, hash_password, parse_accounts
@@ -26,7 +27,10 @@ log = logging.getLogger(__name__)
 
 async def run(settings: ConsoleSettings) -> None:
     """Serve the console until SIGTERM/SIGINT, then close the router channel."""
-    channel = open_channel(settings.router_address)
+    tls = settings.client_tls()
+    if tls is None:
+        warn_plaintext("the console's router channel")
+    channel = open_channel(settings.router_address, tls)
     router = GrpcRouter(channel, settings.router_address, settings.router_timeout)
     app = create_app(settings, router, AuditLog(settings.audit_file))
     mode = "local-dev (no authentication)" if settings.local_dev else "authenticated"

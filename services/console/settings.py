@@ -13,12 +13,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.tls import TlsSettings
 
 Role = Literal["viewer", "operator", "admin"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-class ConsoleSettings(ServiceSettings):
+class ConsoleSettings(ServiceSettings, TlsSettings):
     model_config = service_config("console")
 
     host: str = Field("0.0.0.0", description="address the HTTP server binds")

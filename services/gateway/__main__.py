@@ -11,6 +11,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
+from numproxy.common.tls import warn_plaintext
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
@@ -25,7 +26,10 @@ NUMPROXY_GATEWAY_SIGNATURE_SECRET (required unless --allow-unsigned)."""
 
 async def run(settings: GatewaySettings) -> None:
     """Serve webhooks until SIGTERM/SIGINT, then close the router channel."""
-    channel = open_channel(settings.router_address)
+    tls = settings.client_tls()
+    if tls is None:
+        warn_plaintext("the gateway's router channel")
+    channel = open_channel(settings.router_address, tls)
     try:
         router = RouterClient(
             channel,

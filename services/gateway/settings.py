@@ -7,10 +7,11 @@ from pydantic_core import PydanticCustomError
 
 from numproxy.common.call_errors import MAX_BATCH_ITEMS
 from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.tls import TlsSettings
 from numproxy.common.vonage_signing import SignatureMethod
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, TlsSettings):
     model_config = service_config("gateway")
 
     host: str = Field("0.0.0.0", description="address the HTTP server binds")

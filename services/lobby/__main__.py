@@ -14,6 +14,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
+from numproxy.common.tls import ServerAuth
 from numproxy.lobby.chats import RouterChats
 from numproxy.lobby.lobby import Lobby
 from numproxy.lobby.servicer import SERVICE_NAME, LobbyHooks, register
@@ -25,7 +26,7 @@ from numproxy.router.store.dialect import create_engine
 async def run(settings: LobbySettings) -> None:
     """Serve HookService until SIGTERM; then close the router channel and the engine."""
     engine = create_engine(settings.database_url.get_secret_value())
-    channel = open_channel(settings.router_address)
+    channel = open_channel(settings.router_address, settings.client_tls())
     client = NumproxyClient(
         settings.router_address, timeout=settings.router_timeout, channel=channel
     )
@@ -42,6 +43,7 @@ async def run(settings: LobbySettings) -> None:
         bind=f"{settings.host}:{settings.port}",
         services=[SERVICE_NAME],
         register=register(LobbyHooks(lobby, settings)),
+        auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
     )

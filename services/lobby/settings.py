@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.tls import ServerAuthSettings, TlsSettings
 
 
-class LobbySettings(ServiceSettings):
+class LobbySettings(ServiceSettings, TlsSettings, ServerAuthSettings):
     model_config = service_config("lobby")
 
     host: str = Field("0.0.0.0", description="address the gRPC server (HookService) binds")

@@ -27,6 +27,7 @@ from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.settings import load_settings
+from numproxy.common.tls import ServerAuth
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.access import SessionAccess
 from numproxy.router.api.audit_servicer import AuditServicer
@@ -121,7 +122,8 @@ def build_router(
     factory = session_factory(engine)
     feed = EventFeed(lambda: newest_event(engine), settings.event_poll_interval)
     on_events = feed.notify
-    channel = open_channel(settings.sender_address)
+    tls = settings.client_tls()
+    channel = open_channel(settings.sender_address, tls)
     policy = RetryPolicy(settings)
     recorder = ResultRecorder(
         engine, clock, policy, linger=settings.send_result_linger, on_events=on_events
@@ -136,7 +138,7 @@ def build_router(
         on_events=on_events,
     )
     session_domain = Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events)
-    hook_client = HookClient()
+    hook_client = HookClient(tls)
     pipeline = InboundPipeline(
         engine,
         settings,
@@ -178,6 +180,7 @@ def build_router(
         bind=f"{settings.host}:{settings.port}",
         services=SERVICES,
         register=register,
+        auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
         translate_errors=database_outage,
@@ -252,7 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "migrate":
         from numproxy.router.store.migrations import upgrade
 
-        url = args.migrate_database_url or load_settings(RouterSettings).database_url
+        # Migrating opens no gRPC channel: the TLS settings are not needed (the chart's
+        # migration Job mounts no certificates).
+        no_tls = {"tls_cert": "", "tls_key": "", "tls_ca": "", "allow_plaintext": True}
+        url = args.migrate_database_url or load_settings(RouterSettings, no_tls).database_url
         upgrade(url if isinstance(url, str) else url.get_secret_value())
         print("migrations applied")
         return 0

@@ -7,9 +7,10 @@ from pydantic import Field, SecretStr
 from numproxy.common.authorization import Callers
 from numproxy.common.call_errors import MAX_BATCH_ITEMS
 from numproxy.common.settings import GrpcServiceSettings, service_config
+from numproxy.common.tls import ServerAuthSettings, TlsSettings
 
 
-class RouterSettings(GrpcServiceSettings):
+class RouterSettings(GrpcServiceSettings, TlsSettings, ServerAuthSettings):
     model_config = service_config("router")
 
     host: str = Field("0.0.0.0", description="address the gRPC server binds")

@@ -12,6 +12,7 @@ from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
+from numproxy.common.tls import ServerAuth
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
@@ -42,6 +43,7 @@ def build_service(
         bind=f"{settings.host}:{settings.port}",
         services=[SERVICE_NAME],
         register=register(SenderServicer(sender)),
+        auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
         interceptors=[

@@ -8,13 +8,14 @@ from pydantic import Field, SecretStr
 
 from numproxy.common.authorization import Callers
 from numproxy.common.settings import GrpcServiceSettings, service_config
+from numproxy.common.tls import ServerAuthSettings, TlsSettings
 from numproxy.common.vonage_signing import SignatureMethod
 
 AuthMethod = Literal["secret", "signature"]
 HttpTransport = Literal["aiohttp", "httpx"]
 
 
-class SenderSettings(GrpcServiceSettings):
+class SenderSettings(GrpcServiceSettings, TlsSettings, ServerAuthSettings):
     model_config = service_config("sender")
 
     callers: Callers = Field(

@@ -6,8 +6,10 @@ names of the chart's Services; probes asked the way the kubelet asks them."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -19,6 +21,7 @@ import httpx
 import yaml
 from docker.models.containers import Container
 
+from numproxy.common.local_ca import ensure_local_ca
 from numproxy.testing import grpc_serving
 
 Doc = dict[str, Any]
@@ -70,6 +73,26 @@ def memory_bytes(quantity: str) -> int:
     return int(quantity)
 
 
+def tls_secret(folder: Path, names: list[str]) -> dict[str, str]:
+    """A Secret in the kubernetes.io/tls shape (tls.crt, tls.key, ca.crt) for ``names`` (the
+    first is the identity), signed by the CA in ``folder``; 127.0.0.1 is added so that a test
+    reaches the published ports."""
+    files = ensure_local_ca(folder, [names[0]], [*names[1:], "127.0.0.1"])[names[0]]
+    return {
+        "tls.crt": files.cert.read_text(),
+        "tls.key": files.key.read_text(),
+        "ca.crt": files.ca.read_text(),
+    }
+
+
+def issue_certificates(docs: Iterable[Doc], folder: Path) -> dict[str, dict[str, str]]:
+    """The Secrets cert-manager would write for the rendered Certificates."""
+    return {
+        cert["spec"]["secretName"]: tls_secret(folder, cert["spec"]["dnsNames"])
+        for cert in of_kind(docs, "Certificate")
+    }
+
+
 class Rehearsal:
     """Runs rendered pods' containers on one Docker network; clean up with close()."""
 
@@ -89,6 +112,7 @@ class Rehearsal:
         self.network = client.networks.create(f"rehearsal-{self.run_id}", driver="bridge")
         self.containers: list[Container] = []
         self.volumes: list[str] = []
+        self.folders: list[Path] = []
 
     # --- the kubelet's part -------------------------------------------------------------
 
@@ -139,6 +163,15 @@ class Rehearsal:
                 if vol not in self.volumes:
                     self.volumes.append(vol)
                 binds[vol] = {"bind": mount["mountPath"], "mode": "rw"}
+            elif "secret" in volume:
+                # The kubelet's projection: one file per key, read-only.
+                folder = Path(tempfile.mkdtemp(prefix=f"rehearsal-{self.run_id}-"))
+                folder.chmod(0o755)  # the container runs as another user
+                self.folders.append(folder)
+                for key, value in self.secrets[volume["secret"]["secretName"]].items():
+                    (folder / key).write_text(value)
+                    (folder / key).chmod(0o644)
+                binds[str(folder)] = {"bind": mount["mountPath"], "mode": "ro"}
             else:
                 raise AssertionError(f"unsupported volume in rehearsal: {volume}")
         user = None
@@ -253,3 +286,5 @@ class Rehearsal:
         for vol in self.volumes:
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.volumes.get(vol).remove(force=True)
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,7 @@ COMBOS = {
     "rehearsal": [Path(__file__).with_name("rehearsal-values.yaml")],
 }
 WORKLOAD_KINDS = ("Deployment", "Job", "Pod")
+TLS_SECRETS = [f"tls.secrets.{c}=numproxy-{c}-tls" for c in ("router", "sender", "gateway")]
 
 
 def pod_specs(docs: list[Doc]) -> list[tuple[str, Doc]]:
@@ -72,9 +73,13 @@ def test_probes_are_native_grpc_for_router_and_sender(combo: tuple[str, list[Doc
     for dep in of_kind(docs, "Deployment"):
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         (container,) = dep["spec"]["template"]["spec"]["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
         for probe in ("readinessProbe", "livenessProbe"):
             if component in ("router", "sender"):
-                assert container[probe]["grpc"]["port"] == container["ports"][0]["containerPort"]
+                # The plaintext health-only port the service itself opens (HEALTH_PORT).
+                assert container[probe]["grpc"]["port"] == ports["health"] != ports["grpc"]
+                config = one(docs, "ConfigMap", dep["metadata"]["name"])["data"]
+                assert config[f"NUMPROXY_{component.upper()}_HEALTH_PORT"] == str(ports["health"])
             elif component == "gateway":
                 assert container[probe]["httpGet"]["path"] in ("/readyz", "/healthz")
         assert container["command"] == ["numproxy", component]
@@ -273,11 +278,24 @@ def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> 
         (["router.callers.shop.scopes={sessions:raed}"], "callers"),
         (["router.callers.shop.pools={Shop}"], "callers"),
         (["sender.callers.router.scope={sms:send}"], "callers"),
+        (["tls.secrets.sender="], "tls.enabled needs the sender's certificate"),
+        (
+            [
+                "console.enabled=true",
+                "console.auth.header=X-User",
+                "console.auth.trustedProxies={10.0.0.0/8}",
+                "secrets.existingSecret=s",
+            ],
+            "tls.enabled needs the console's certificate",
+        ),
+        (["tls.certManager.enabled=true"], "needs tls.certManager.issuerRef.name"),
+        (["tls.certManager.issuerRef.kind=Vault"], "kind"),
     ],
 )
 def test_bad_values_are_refused(helm: Path, sets: list[str], message: str) -> None:
-    # Each on top of values that render (a signature secret), so each fails for its own reason.
-    sets = ["secrets.signatureSecret=chart-test-secret", *sets]
+    # Each on top of values that render (a signature secret, certificates), so each fails for
+    # its own reason.
+    sets = ["secrets.signatureSecret=chart-test-secret", *TLS_SECRETS, *sets]
     args = [arg for s in sets for arg in ("--set", s)]
     with pytest.raises(subprocess.CalledProcessError) as failed:
         render_text(helm, CHART, *args)
@@ -293,7 +311,7 @@ def test_signed_webhooks_by_default_and_unsigned_only_when_asked(helm: Path) -> 
     assert signed["NUMPROXY_GATEWAY_SIGNATURE_METHOD"] == "sha256"
     assert "NUMPROXY_GATEWAY_ALLOW_UNSIGNED" not in signed
 
-    docs = render(helm, CHART, sets=["gateway.signature.enabled=false"])
+    docs = render(helm, CHART, sets=["gateway.signature.enabled=false", *TLS_SECRETS])
     unsigned = one(docs, "ConfigMap", "numproxy-gateway")["data"]
     assert unsigned["NUMPROXY_GATEWAY_ALLOW_UNSIGNED"] == "true"
     gateway = one(docs, "Deployment", "numproxy-gateway")["spec"]["template"]["spec"]
@@ -391,3 +409,52 @@ def test_the_console_component(helm: Path) -> None:
         for p in rule["from"]
     ]
     assert "console" in router_peers
+
+
+def test_tls_from_secrets_by_default(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["default"])
+    for component in ("router", "sender", "gateway"):
+        name = f"numproxy-{component}"
+        spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        (volume,) = [v for v in spec["volumes"] if v["name"] == "tls"]
+        assert volume["secret"]["secretName"] == f"numproxy-{component}-tls"
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "tls"]
+        assert mount == {"name": "tls", "mountPath": "/etc/numproxy/tls", "readOnly": True}
+        config = one(docs, "ConfigMap", name)["data"]
+        prefix = f"NUMPROXY_{component.upper()}_"
+        assert config[prefix + "TLS_CERT"] == "/etc/numproxy/tls/tls.crt"
+        assert config[prefix + "TLS_KEY"] == "/etc/numproxy/tls/tls.key"
+        assert config[prefix + "TLS_CA"] == "/etc/numproxy/tls/ca.crt"
+        assert prefix + "ALLOW_PLAINTEXT" not in config
+    assert not of_kind(docs, "Certificate")
+    # helm test asks the health ports, the only plaintext ones.
+    (test_pod,) = of_kind(docs, "Pod")
+    script = test_pod["spec"]["containers"][0]["command"][2]
+    assert "numproxy-router:8086" in script and "numproxy-sender:8086" in script
+
+
+def test_cert_manager_certificates_name_the_caller_first(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["ha"])
+    certificates = {c["metadata"]["name"]: c["spec"] for c in of_kind(docs, "Certificate")}
+    assert set(certificates) == {"numproxy-router", "numproxy-sender", "numproxy-gateway"}
+    router = certificates["numproxy-router"]
+    assert router["dnsNames"][:2] == ["router", "numproxy-router"]
+    assert router["issuerRef"] == {
+        "name": "internal-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    assert {"server auth", "client auth"} <= set(router["usages"])
+    spec = one(docs, "Deployment", "numproxy-router")["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "tls"]
+    assert volume["secret"]["secretName"] == router["secretName"] == "numproxy-router-tls"
+
+
+def test_plaintext_only_when_asked(helm: Path) -> None:
+    docs = render(helm, CHART, sets=["secrets.signatureSecret=s", "tls.enabled=false"])
+    for component in ("router", "sender", "gateway"):
+        config = one(docs, "ConfigMap", f"numproxy-{component}")["data"]
+        assert config[f"NUMPROXY_{component.upper()}_ALLOW_PLAINTEXT"] == "true"
+        assert f"NUMPROXY_{component.upper()}_TLS_CERT" not in config
+        spec = one(docs, "Deployment", f"numproxy-{component}")["spec"]["template"]["spec"]
+        assert "tls" not in [v["name"] for v in spec["volumes"]]

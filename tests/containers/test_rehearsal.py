@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,8 +30,18 @@ import pytest
 from docker.models.containers import Container
 
 from numproxy.client import NumproxyClient
+from numproxy.common.local_ca import identity_files
+from numproxy.common.tls import ClientTls
 from tests.containers.conftest import CHART
-from tests.containers.kube import Doc, Rehearsal, hooks, of_kind, render
+from tests.containers.kube import (
+    Doc,
+    Rehearsal,
+    hooks,
+    issue_certificates,
+    of_kind,
+    render,
+    tls_secret,
+)
 
 pytestmark = pytest.mark.containers
 
@@ -44,6 +56,7 @@ class Deployed:
     docs: list[Doc]
     started: dict[str, tuple[Container, Doc]]  # Deployment name -> (container, its spec)
     migrate_logs: str
+    client_tls: ClientTls  # a client certificate of the components' CA
 
     def host(self, deployment: str, port_name: str) -> str:
         container, spec = self.started[deployment]
@@ -86,7 +99,8 @@ def start_postgres(rehearsal: Rehearsal, image: str) -> Container:
 
 # production: external PostgreSQL, an operator-made Secret, the simulator standing in for Vonage.
 # sandbox: ci/sandbox-values.yaml as it is (SQLite on the chart's volume claim, a chart-made
-# Secret), with the locally built image.
+# Secret, certificates from cert-manager, whose part the rehearsal plays), with the locally
+# built image.
 SCENARIOS = {
     "production": ([VALUES], []),
     "sandbox": (
@@ -119,7 +133,19 @@ def deployed(
         }
         for d in of_kind(docs, "Secret")
     }
-    rehearsal = Rehearsal(docker_client, docs, {**chart_secrets, SECRET: operator_secret})
+    # The certificates: made by the operator (production) or by cert-manager (sandbox).
+    ca = Path(tempfile.mkdtemp(prefix="rehearsal-ca-"))
+    tls_secrets = issue_certificates(docs, ca)
+    if request.param == "production":
+        assert not tls_secrets, "production names the operator's Secrets"
+        tls_secrets = {
+            f"numproxy-{c}-tls": tls_secret(ca, [c, f"numproxy-{c}"])
+            for c in ("router", "sender", "gateway")
+        }
+    tls_secret(ca, ["admin"])
+    client_tls = identity_files(ca, "admin").client_tls()
+    secrets_made = {**chart_secrets, SECRET: operator_secret, **tls_secrets}
+    rehearsal = Rehearsal(docker_client, docs, secrets_made)
     try:
         if request.param == "production":
             start_postgres(rehearsal, postgres_image)
@@ -150,9 +176,10 @@ def deployed(
             )
             started[deployment["metadata"]["name"]] = (container, spec)
         rehearsal.wait_probes(started, "readinessProbe")
-        yield Deployed(rehearsal, docs, started, migrate_logs)
+        yield Deployed(rehearsal, docs, started, migrate_logs, client_tls)
     finally:
         rehearsal.close()
+        shutil.rmtree(ca, ignore_errors=True)
 
 
 def test_every_deployment_becomes_ready_and_live(deployed: Deployed) -> None:
@@ -199,7 +226,8 @@ def test_unsigned_webhooks_are_refused(deployed: Deployed) -> None:
 async def test_an_sms_crosses_the_deployed_stack(deployed: Deployed) -> None:
     alice, bob = "+15557770001", "+15557770002"
     proxies = ["+15558880001", "+15558880002"]
-    async with NumproxyClient(deployed.host("numproxy-router", "grpc")) as client:
+    router = deployed.host("numproxy-router", "grpc")
+    async with NumproxyClient(router, tls=deployed.client_tls) as client:
         await client.create_pool("rehearsal")
         await client.add_numbers("rehearsal", proxies)
         session = await client.create_session(alice, bob, pool="rehearsal")
@@ -236,6 +264,7 @@ def test_helm_test_hook_passes(deployed: Deployed) -> None:
         pod["spec"], spec, name="helm-test", timeout=60
     )
     assert code == 0, logs
-    assert "numproxy-router:50051 (overall): SERVING" in logs
-    assert "numproxy-sender:50052 numproxy.internal.v1.SenderService: SERVING" in logs
+    # Asked on the plaintext health-only port (the API port takes mTLS only).
+    assert "numproxy-router:8086 (overall): SERVING" in logs
+    assert "numproxy-sender:8086 numproxy.internal.v1.SenderService: SERVING" in logs
     assert "/readyz: 200" in logs

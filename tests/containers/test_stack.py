@@ -49,6 +49,19 @@ async def test_a_conversation_in_both_directions(stack: NumproxyStack) -> None:
     assert sorted(set(recorded)) == [(ALICE, "hi Bob"), (BOB, "hi Alice")]
 
 
+async def test_the_router_takes_only_the_stacks_certificates(stack: NumproxyStack) -> None:
+    from numproxy.client import NumproxyClient, UnavailableError
+    from numproxy.common.tls import ClientTls
+
+    async with stack.client() as client:  # the stack's admin certificate
+        await client.list_pools()
+    ca_only = ClientTls(stack.client_tls.ca)
+    for tls in (None, ca_only):  # plaintext, and TLS without a client certificate
+        async with NumproxyClient(stack.router_address, tls=tls, timeout=5) as stranger:
+            with pytest.raises(UnavailableError):
+                await stranger.list_pools()
+
+
 def test_exposes_addresses_on_loopback(stack: NumproxyStack) -> None:
     assert stack.router_address.startswith("127.0.0.1:")
     assert stack.gateway_url.startswith("http://127.0.0.1:")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from numproxy.cli.dev import LOBBY_NUMBERS
 from numproxy.common.vonage_signing import sign
+from numproxy.lobby.settings import LobbySettings
 from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.e2e
@@ -21,9 +24,11 @@ pytestmark = pytest.mark.e2e
 NUMPROXY = str(Path(sys.executable).parent / "numproxy")
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
+async def cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """The CLI run in ``cwd`` (the dev stack's folder: it finds the stack's certificates in
+    .numproxy/tls there, as a developer's CLI does)."""
     proc = await asyncio.create_subprocess_exec(
-        NUMPROXY, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        NUMPROXY, *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -58,9 +63,18 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
         assert f"127.0.0.1:{ports['gateway']}" in banner
         assert "+12025550111, +12025550112" in banner
         assert (tmp_path / ".numproxy" / "dev.db").exists()  # the default SQLite database
+        # mTLS out of the box: a local CA and a certificate per identity, keys owner-only.
+        tls = tmp_path / ".numproxy" / "tls"
+        for identity in ("router", "sender", "gateway", "console", "lobby", "admin"):
+            assert (tls / f"{identity}.pem").exists()
+            assert stat.S_IMODE((tls / f"{identity}-key.pem").stat().st_mode) == 0o600
+        # Without the stack's certificates the router is out of reach.
+        code, _, err = await cli("session", "list", "--router", router, "--plaintext")
+        assert code == 1, err
+        assert "Traceback" not in err
 
         code, out, err = await cli(
-            "session", "create", "15551230001", "+15551230002", "--router", router
+            "session", "create", "15551230001", "+15551230002", "--router", router, cwd=tmp_path
         )
         assert code == 0, err
         created = json.loads(out)
@@ -82,6 +96,18 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
             delivered = [s for s in outbox if s["text"] == "hi via dev"]
             assert [s["to"].lstrip("+") for s in delivered] == ["15551230002"]
             assert delivered[0]["from"].lstrip("+") == proxies["+15551230002"].lstrip("+")
+
+            # The lobby app over mTLS both ways: the router calls its HookService, it answers
+            # through the router's API.
+            lobby = {"from": "15551230009", "to": LOBBY_NUMBERS[0], "text": "ada@example.com"}
+            assert (await sim.post("/_sim/inbound", json=lobby)).status_code == 200
+            for _ in range(200):
+                outbox = (await sim.get("/_sim/outbox")).json()
+                replies = [s["text"] for s in outbox if s["to"].lstrip("+") == "15551230009"]
+                if replies:
+                    break
+                await asyncio.sleep(0.05)
+            assert replies == [LobbySettings(allow_plaintext=True).waiting_text]
 
         # Signing is on out of the box: the simulator signed that webhook with the secret
         # `numproxy dev` made; unsigned, tampered and replayed ones are refused.
@@ -121,22 +147,26 @@ async def test_dev_stack_with_cli(tmp_path: Path) -> None:
             assert outbox.count("signed by hand") == 1
             assert "forged" not in outbox
 
-        code, out, _ = await cli("session", "list", "--json", "--router", router)
+        code, out, _ = await cli("session", "list", "--json", "--router", router, cwd=tmp_path)
         assert code == 0
         assert [s["id"] for s in json.loads(out)] == [created["id"]]
 
-        code, out, _ = await cli("session", "close", created["id"], "--router", router)
+        code, out, _ = await cli(
+            "session", "close", created["id"], "--router", router, cwd=tmp_path
+        )
         assert code == 0
         assert "closed (api)" in out
 
-        code, out, err = await cli("session", "create", "123", "+15551230002", "--router", router)
+        code, out, err = await cli(
+            "session", "create", "123", "+15551230002", "--router", router, cwd=tmp_path
+        )
         assert code == 1
         assert "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
         assert "INVALID_NUMBER" in err
 
         unknown = "00000000-0000-4000-8000-000000000000"
-        code, _, err = await cli("session", "get", unknown, "--router", router)
+        code, _, err = await cli("session", "get", unknown, "--router", router, cwd=tmp_path)
         assert code == 1
         assert "NOT_FOUND" in err or "SESSION_NOT_FOUND" in err
     finally:

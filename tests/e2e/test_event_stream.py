@@ -25,6 +25,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.router_inbound import eventually
 from tests.support.router_sessions import router_process
 from tests.support.stack import PROXY_NUMBERS, LocalStack, free_stack_config, local_stack
+from tests.support.tls import shared_ca_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -57,6 +58,8 @@ class Watcher:
             "watch",
             "--router",
             router,
+            "--tls-dir",
+            str(shared_ca_dir()),
             "--after",
             str(after),
             stdout=asyncio.subprocess.PIPE,
@@ -183,7 +186,10 @@ async def test_two_router_replicas_feed_one_watcher(postgres_server: PostgresSer
     url = fresh_postgres_database(postgres_server)
     with router_process(url) as a, router_process(url) as b:
         await asyncio.gather(a.wait_serving(), b.wait_serving())
-        async with NumproxyClient(a.address) as on_a, NumproxyClient(b.address) as on_b:
+        async with (
+            NumproxyClient(a.address, tls=a.tls) as on_a,
+            NumproxyClient(b.address, tls=b.tls) as on_b,
+        ):
             stream = on_a.watch_events()
             pending = asyncio.ensure_future(anext(stream))
             # Every change goes through replica B; the watcher is on replica A.

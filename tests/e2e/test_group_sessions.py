@@ -86,6 +86,8 @@ async def cli(stack: LocalStack, *args: str) -> tuple[int, str, str]:
         *args,
         "--router",
         stack.config.router_address,
+        "--tls-dir",
+        str(stack.config.tls_dir),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -30,6 +30,7 @@ from tests.support.stack import (
     local_stack,
     webhook_signer,
 )
+from tests.support.tls import server_tls, shared_ca_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -63,7 +64,7 @@ async def rig(workdir: Path) -> AsyncIterator[Rig]:
     db = workdir / "e2e.db"
     hooks = ScriptedHooks(delay=4.0)
     async with (
-        hook_server(hooks) as address,
+        hook_server(hooks, tls=server_tls("app")) as address,
         local_stack(free_stack_config(f"sqlite+aiosqlite:///{db}")) as stack,
     ):
         await stack.client.create_pool(
@@ -81,7 +82,14 @@ async def rig(workdir: Path) -> AsyncIterator[Rig]:
 def example_app() -> Iterator[str]:
     port = free_port()
     app = subprocess.Popen(
-        [sys.executable, str(ROOT / "docs/examples/hook_app.py"), str(port), f"bob={BOB}"],
+        [
+            sys.executable,
+            str(ROOT / "docs/examples/hook_app.py"),
+            "--tls-dir",
+            str(shared_ca_dir()),
+            str(port),
+            f"bob={BOB}",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

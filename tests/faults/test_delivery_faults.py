@@ -72,7 +72,7 @@ async def supervised_stack(config: StackConfig) -> AsyncIterator[Supervisor]:
     supervisor = Supervisor(config, PROXY_NUMBERS)
     running = asyncio.create_task(supervisor.run())
     try:
-        async with NumproxyClient(config.router_address) as client:
+        async with NumproxyClient(config.router_address, tls=config.client_tls) as client:
             deadline = time.monotonic() + 60
             while len([n async for n in _numbers(client)]) < len(PROXY_NUMBERS):
                 assert not running.done(), "the supervisor stopped during start-up"
@@ -97,7 +97,7 @@ async def test_router_killed_mid_stream_is_restarted_by_the_supervisor(
     config = free_stack_config(url, **FAULT_ENV)
     async with (
         supervised_stack(config) as supervisor,
-        NumproxyClient(config.router_address) as client,
+        NumproxyClient(config.router_address, tls=config.client_tls) as client,
         httpx.AsyncClient(base_url=config.simulator_url, timeout=10) as sim,
     ):
         router = supervisor.processes["router"]

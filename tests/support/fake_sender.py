@@ -93,7 +93,7 @@ async def serve_fake_sender(
     sender_pb2_grpc.add_SenderServiceServicer_to_server(fake, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = open_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}", None)
     try:
         yield sender_pb2_grpc.SenderServiceStub(channel)
     finally:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import grpc
 
+from numproxy.common.tls import ServerTls
 from numproxy.v1 import hook_pb2, hook_pb2_grpc
 
 Resolve = Callable[[hook_pb2.ResolveOutOfSessionRequest], hook_pb2.ResolveOutOfSessionResponse]
@@ -54,12 +55,20 @@ class ScriptedHooks(hook_pb2_grpc.HookServiceServicer):
 
 @asynccontextmanager
 async def hook_server(
-    hooks: hook_pb2_grpc.HookServiceServicer, host: str = "127.0.0.1"
+    hooks: hook_pb2_grpc.HookServiceServicer,
+    host: str = "127.0.0.1",
+    *,
+    tls: ServerTls | None = None,
 ) -> AsyncIterator[str]:
-    """Serve ``hooks``; yields its "host:port"."""
+    """Serve ``hooks`` (over mTLS with ``tls``, else plaintext); yields its "host:port"."""
     server = grpc.aio.server()
     hook_pb2_grpc.add_HookServiceServicer_to_server(hooks, server)
-    port = server.add_insecure_port(f"{host}:0")
+    bind = f"{host}:0"
+    port = (
+        server.add_secure_port(bind, tls.credentials())
+        if tls is not None
+        else server.add_insecure_port(bind)
+    )
     await server.start()
     try:
         yield f"{host}:{port}"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.tls import ClientTls
 from numproxy.router.__main__ import running_router
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
@@ -35,6 +36,7 @@ from numproxy.router.store.models import Pool, Session
 from tests.support.callers import TEST_CALLERS, TestAuthentication, caller_channel
 from tests.support.postgres import free_port
 from tests.support.router_inbound import FakeClock
+from tests.support.tls import client_tls, service_tls_env
 
 ALICE, BOB, CAROL, DAVE = "+15550100001", "+15550100002", "+15550100003", "+15550100004"
 UK_ERIN = "+447700900005"
@@ -183,25 +185,26 @@ async def rpc_error(call: Awaitable[object]) -> tuple[grpc.StatusCode, str, dict
 
 @contextmanager
 def router_process(database_url: str, **env: str) -> Iterator[RouterProcess]:
-    """``python -m numproxy.router`` as a separate process on a free port; SIGTERM at the end."""
+    """``python -m numproxy.router`` as a separate process on a free port, with the test CA's
+    router certificate; SIGTERM at the end."""
     port = free_port()
     variables = {
         **os.environ,
+        **service_tls_env("router"),
         "NUMPROXY_ROUTER_DATABASE_URL": database_url,
         "NUMPROXY_ROUTER_HOST": "127.0.0.1",
         "NUMPROXY_ROUTER_PORT": str(port),
         "NUMPROXY_ROUTER_SENDER_ADDRESS": f"127.0.0.1:{free_port()}",
         "NUMPROXY_ROUTER_LOG_FORMAT": "json",
-        # No authentication layer in the process: its calls are made as admin.
+        # The test's calls present the admin certificate (client_tls()).
         "NUMPROXY_ROUTER_CALLERS": json.dumps(TEST_CALLERS),
-        "NUMPROXY_ROUTER_ANONYMOUS_CALLER": "admin",
         **env,
     }
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "numproxy.router"], env=variables, stdout=log, stderr=log
         )
-        handle = RouterProcess(process, f"127.0.0.1:{port}", log)
+        handle = RouterProcess(process, f"127.0.0.1:{port}", log, client_tls())
         try:
             yield handle
         finally:
@@ -213,9 +216,11 @@ class RouterProcess:
     process: subprocess.Popen[bytes]
     address: str
     log_file: IO[bytes]
+    # What a test presents to it (the admin certificate of the test CA).
+    tls: ClientTls
 
     async def wait_serving(self, timeout: float = 20.0) -> None:
-        channel = open_channel(self.address)
+        channel = open_channel(self.address, self.tls)
         try:
             deadline = time.monotonic() + timeout
             while not await is_serving(channel):

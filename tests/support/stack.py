@@ -15,13 +15,15 @@ from numproxy.cli.stack import SERVICES, STOP_ORDER, ServiceProcess, StackConfig
 from numproxy.client import NumproxyClient
 from numproxy.simulator.webhooks import Signer
 from tests.support.postgres import free_port
+from tests.support.tls import shared_ca_dir
 
 PROXY_NUMBERS = ("+12025550101", "+12025550102", "+12025550103")
 
 
 def free_stack_config(database_url: str, **extra_env: str) -> StackConfig:
-    """A stack on free ports whose simulator signs webhooks with a random secret (sha256),
-    as ``numproxy dev`` does."""
+    """A stack on free ports whose simulator signs webhooks with a random secret (sha256)
+    and whose gRPC services speak mTLS with the test CA's certificates, as ``numproxy dev``
+    does."""
     return StackConfig(
         database_url=database_url,
         gateway_port=free_port(),
@@ -30,6 +32,7 @@ def free_stack_config(database_url: str, **extra_env: str) -> StackConfig:
         simulator_port=free_port(),
         signature_secret=secrets.token_urlsafe(24),
         extra_env={"NUMPROXY_ROUTER_DISPATCH_INTERVAL": "0.2", **extra_env},
+        tls_dir=shared_ca_dir(),
     )
 
 
@@ -95,7 +98,7 @@ async def local_stack(config: StackConfig) -> AsyncIterator[LocalStack]:
             await processes[name].start()
             await wait_ready(name, config, processes[name])
         async with (
-            NumproxyClient(config.router_address) as client,
+            NumproxyClient(config.router_address, tls=config.client_tls) as client,
             httpx.AsyncClient(base_url=config.simulator_url, timeout=10) as sim,
         ):
             await client.create_pool("default")

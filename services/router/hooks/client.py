@@ -10,6 +10,7 @@ import grpc
 
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.numbers import mask
+from numproxy.common.tls import ClientTls
 from numproxy.router.hooks import decisions
 from numproxy.router.hooks.calls import HookCall
 from numproxy.router.hooks.decisions import BadAnswer, Decision
@@ -22,9 +23,11 @@ log = logging.getLogger(__name__)
 
 class HookClient:
     """Channels to the apps' HookServices, opened on first use and kept (one per address a
-    pool names; closed by ``close`` at shutdown)."""
+    pool names; closed by ``close`` at shutdown). Over TLS the router presents its own
+    certificate and trusts the apps' certificates signed by its CA bundle."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ClientTls | None) -> None:
+        self._tls = tls
         self._stubs: dict[str, hook_pb2_grpc.HookServiceAsyncStub] = {}
         self._channels: list[grpc.aio.Channel] = []
 
@@ -64,7 +67,7 @@ class HookClient:
     def _stub(self, address: str) -> hook_pb2_grpc.HookServiceAsyncStub:
         stub = self._stubs.get(address)
         if stub is None:
-            channel = open_channel(address)
+            channel = open_channel(address, self._tls)
             self._channels.append(channel)
             stub = self._stubs[address] = hook_pb2_grpc.HookServiceStub(channel)
         return stub

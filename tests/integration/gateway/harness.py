@@ -146,7 +146,7 @@ async def running_gateway(router_address: str, **settings: Any) -> AsyncIterator
     parsing and routing); the signing tests pass one."""
     settings.setdefault("allow_unsigned", "signature_secret" not in settings)
     config = GatewaySettings(router_address=router_address, **settings)
-    channel = open_channel(config.router_address)
+    channel = open_channel(config.router_address, None)
     app = create_app(config, RouterClient(channel, config.router_timeout))
     try:
         async with (

@@ -76,7 +76,10 @@ def test_invalid_configuration_exits_2(
 
 
 def gateway_env(**values: str) -> dict[str, str]:
+    """This environment with only ``values`` as gateway settings (and plaintext to the
+    in-process router the tests run)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMPROXY_GATEWAY_")}
+    env["NUMPROXY_GATEWAY_ALLOW_PLAINTEXT"] = "true"
     env.update({f"NUMPROXY_GATEWAY_{key}": value for key, value in values.items()})
     return env
 

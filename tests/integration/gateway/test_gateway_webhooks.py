@@ -409,7 +409,7 @@ class BrokenRouter(RouterClient):
 async def test_unexpected_error_is_500_json_without_traceback(
     router: FakeRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    channel = open_channel(router.address)
+    channel = open_channel(router.address, None)
     app = create_app(GatewaySettings(allow_unsigned=True), BrokenRouter(channel, 1.0))
     transport = httpx.ASGITransport(app=app)
     try:

@@ -116,7 +116,10 @@ async def test_two_router_processes_on_one_postgresql(postgres_server: PostgresS
     url = fresh_postgres_database(postgres_server)
     with router_process(url) as first, router_process(url) as second:
         await asyncio.gather(first.wait_serving(), second.wait_serving())
-        channels = [open_channel(first.address), open_channel(second.address)]
+        channels = [
+            open_channel(first.address, first.tls),
+            open_channel(second.address, second.tls),
+        ]
         try:
             pools = pool_pb2_grpc.PoolServiceStub(channels[0])
             await pools.CreatePool(pool_pb2.CreatePoolRequest(pool_id="default"))

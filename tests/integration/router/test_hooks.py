@@ -59,7 +59,7 @@ class Rig:
 @pytest.fixture
 async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     hooks = ScriptedHooks(delay=2.0)
-    client = HookClient()
+    client = HookClient(None)
     clock = FakeClock()
     decider = HookDecider(engine, client, Sessions(session_factory(engine), clock), clock)
     router, _ = make_router(engine, clock, RouterSettings(dedupe_retention=3600), decider)

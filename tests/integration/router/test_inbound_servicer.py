@@ -56,7 +56,7 @@ async def inbound(
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         await dispatcher.start()
-        channel = open_channel(f"127.0.0.1:{port}")
+        channel = open_channel(f"127.0.0.1:{port}", None)
         try:
             yield inbound_pb2_grpc.InboundServiceStub(channel)
         finally:

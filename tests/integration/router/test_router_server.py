@@ -115,7 +115,7 @@ def test_main_usage(capsys: pytest.CaptureFixture[str]) -> None:
 async def test_the_router_process_serves_and_stops_on_sigterm(database_url: str) -> None:
     with router_process(database_url) as router:
         await router.wait_serving()
-        channel = open_channel(router.address)
+        channel = open_channel(router.address, router.tls)
         try:
             pools = pool_pb2_grpc.PoolServiceStub(channel)
             await pools.CreatePool(pool_pb2.CreatePoolRequest(pool_id="default"))

@@ -72,8 +72,16 @@ def test_the_stack_configures_its_callers_identities(
     assert all(router.callers[name].pools is None for name in ("admin", "gateway", "console"))
     sender = load_settings(SenderSettings)
     assert {n: set(p.scopes) for n, p in sender.callers.items()} == {"router": {Scope.SMS_SEND}}
-    # Until the services authenticate their callers, the stack's calls are made as these.
-    assert (router.anonymous_caller, sender.anonymous_caller) == ("admin", "router")
+    # Every call of the stack presents a certificate: none is made without an identity.
+    assert (router.anonymous_caller, sender.anonymous_caller) == ("", "")
+
+
+def test_a_plaintext_stack_makes_its_calls_as_admin_and_router() -> None:
+    config = StackConfig(database_url="sqlite+aiosqlite:///dev.db")
+    assert config.tls_dir is None
+    assert config.process_env("router")["NUMPROXY_ROUTER_ANONYMOUS_CALLER"] == "admin"
+    assert config.process_env("sender")["NUMPROXY_SENDER_ANONYMOUS_CALLER"] == "router"
+    assert "NUMPROXY_GATEWAY_ANONYMOUS_CALLER" not in config.process_env("gateway")
 
 
 def test_the_environment_wins_over_the_stacks_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

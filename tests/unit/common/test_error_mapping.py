@@ -9,6 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from numproxy.common.errors import NotFound, error_info
 from numproxy.common.grpc_server import GrpcService
+from numproxy.common.tls import PLAINTEXT_SERVER
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 
 
@@ -27,6 +28,7 @@ async def served() -> AsyncIterator[tuple[grpc.aio.Channel, Failing]]:
         bind="127.0.0.1:0",
         services=["numproxy.internal.v1.SenderService"],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(servicer, s),
+        auth=PLAINTEXT_SERVER,
         grace=0.1,
     )
     port = await service.start()
@@ -81,6 +83,7 @@ async def test_health_is_not_serving_while_a_dependency_check_fails() -> None:
         services=["numproxy.internal.v1.SenderService"],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(Failing(), s),
         readiness=readiness,
+        auth=PLAINTEXT_SERVER,
         grace=0.1,
     )
     port = await service.start()

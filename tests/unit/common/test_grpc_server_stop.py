@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from numproxy.common.grpc_server import GrpcService
+from numproxy.common.tls import PLAINTEXT_SERVER
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 
 
@@ -32,6 +33,7 @@ async def test_stoppers_run_beside_the_server_stop_and_before_the_cleanups() -> 
         bind="127.0.0.1:0",
         services=["numproxy.internal.v1.SenderService"],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(servicer, s),
+        auth=PLAINTEXT_SERVER,
         grace=grace,
     )
     events: list[str] = []

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_server import serve_http
 from numproxy.common.ports import PortInUse, ensure_free, split_bind
+from numproxy.common.tls import PLAINTEXT_SERVER
 from tests.support.postgres import free_port
 
 
@@ -51,7 +52,9 @@ def test_split_bind() -> None:
 
 
 async def test_grpc_service_on_a_taken_port_raises_port_in_use(taken: int) -> None:
-    service = GrpcService(bind=f"127.0.0.1:{taken}", services=[], register=lambda _: None)
+    service = GrpcService(
+        bind=f"127.0.0.1:{taken}", services=[], register=lambda _: None, auth=PLAINTEXT_SERVER
+    )
     with pytest.raises(PortInUse) as caught:
         await service.start()
     assert caught.value.port == taken

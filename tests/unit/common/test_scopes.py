@@ -16,6 +16,7 @@ from numproxy.common.caller import Caller, bound_caller
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.scopes import RULES, Scope
+from numproxy.common.tls import PLAINTEXT_SERVER
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router.__main__ import SERVICES as ROUTER_SERVICES
 from numproxy.sender.servicer import SERVICE_NAME as SENDER_SERVICE
@@ -53,6 +54,7 @@ def test_changes_and_message_text_are_audited_plain_reads_and_the_message_flow_n
         "AddParticipant",
         "RemoveParticipant",
         "ListInteractions",
+        "EraseNumber",
         "CreatePool",
         "UpdatePool",
         "AddNumbers",
@@ -99,6 +101,7 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
         bind="127.0.0.1:0",
         services=[SENDER_SERVICE],
         register=lambda s: sender_pb2_grpc.add_SenderServiceServicer_to_server(Sender(), s),
+        auth=PLAINTEXT_SERVER,
         grace=0.1,
         interceptors=[AsRouter(), authorization],
     )

@@ -10,6 +10,7 @@ Call it with (dict "root" $ "component" "gateway|router|sender|simulator|console
 {{- $name := include "numproxy.componentName" . }}
 {{- $port := include "numproxy.containerPort" $c | int }}
 {{- $grpc := or (eq $c "router") (eq $c "sender") }}
+{{- $tls := include "numproxy.usesTls" . }}
 {{- $config := include "numproxy.config" . | trim }}
 {{- $sqlite := and (eq $c "router") (eq $root.Values.database.type "sqlite") }}
 {{- $minReplicas := include "numproxy.minReplicas" . | int }}
@@ -85,6 +86,11 @@ spec:
             - name: {{ ternary "grpc" "http" $grpc }}
               containerPort: {{ $port }}
               protocol: TCP
+            {{- if $grpc }}
+            - name: health
+              containerPort: {{ $root.Values.grpcHealthPort }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ $name }}
@@ -93,15 +99,16 @@ spec:
             {{- . | nindent 12 }}
           {{- end }}
           {{- if $grpc }}
+          # The health-only plaintext port: kubelet's grpc probe speaks no TLS.
           readinessProbe:
             grpc:
-              port: {{ $port }}
+              port: {{ $root.Values.grpcHealthPort }}
             periodSeconds: 5
             timeoutSeconds: 2
             failureThreshold: 2
           livenessProbe:
             grpc:
-              port: {{ $port }}
+              port: {{ $root.Values.grpcHealthPort }}
             initialDelaySeconds: 10
             periodSeconds: 10
             timeoutSeconds: 3
@@ -134,10 +141,21 @@ spec:
             - name: data
               mountPath: /var/lib/numproxy
             {{- end }}
+            {{- if $tls }}
+            - name: tls
+              mountPath: {{ include "numproxy.tlsMount" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if $tls }}
+        - name: tls
+          secret:
+            secretName: {{ include "numproxy.tlsSecret" . }}
+            defaultMode: 0440
+        {{- end }}
         {{- if $sqlite }}
         - name: data
           persistentVolumeClaim:
@@ -180,6 +198,14 @@ spec:
       targetPort: {{ ternary "grpc" "http" $grpc }}
       protocol: TCP
       appProtocol: {{ ternary "grpc" "http" $grpc }}
+    {{- if $grpc }}
+    # Health only, plaintext (helm test asks it).
+    - name: health
+      port: {{ $root.Values.grpcHealthPort }}
+      targetPort: health
+      protocol: TCP
+      appProtocol: grpc
+    {{- end }}
 {{- if and (hasKey $v "autoscaling") $v.autoscaling.enabled }}
 ---
 apiVersion: autoscaling/v2
@@ -265,6 +291,8 @@ spec:
     - ports:
         - port: {{ $port }}
           protocol: TCP
+        - port: {{ $root.Values.grpcHealthPort }}
+          protocol: TCP
       from:
         {{- include "numproxy.podPeer" (dict "root" $root "component" "gateway") | nindent 8 }}
         {{- include "numproxy.podPeer" (dict "root" $root "component" "test") | nindent 8 }}
@@ -277,6 +305,8 @@ spec:
     {{- else if eq $c "sender" }}
     - ports:
         - port: {{ $port }}
+          protocol: TCP
+        - port: {{ $root.Values.grpcHealthPort }}
           protocol: TCP
       from:
         {{- include "numproxy.podPeer" (dict "root" $root "component" "router") | nindent 8 }}

@@ -124,6 +124,30 @@ containers).
 {{- printf "http://%s:%v" (include "numproxy.componentName" (dict "root" . "component" "simulator")) .Values.simulator.service.port }}
 {{- end }}
 
+{{/*
+TLS: the components with a certificate, where it is mounted, and the Secret holding it
+(the operator's, or the one cert-manager writes). Take (dict "root" $ "component" "router").
+*/}}
+{{- define "numproxy.tlsComponents" -}}
+router sender gateway console
+{{- end }}
+
+{{- define "numproxy.usesTls" -}}
+{{- if and .root.Values.tls.enabled (has .component (splitList " " (include "numproxy.tlsComponents" .root))) }}true{{- end }}
+{{- end }}
+
+{{- define "numproxy.tlsMount" -}}
+/etc/numproxy/tls
+{{- end }}
+
+{{- define "numproxy.tlsSecret" -}}
+{{- if .root.Values.tls.certManager.enabled }}
+{{- printf "%s-tls" (include "numproxy.componentName" .) }}
+{{- else }}
+{{- index .root.Values.tls.secrets .component }}
+{{- end }}
+{{- end }}
+
 {{- define "numproxy.sqliteUrl" -}}
 sqlite+aiosqlite:////var/lib/numproxy/numproxy.db
 {{- end }}
@@ -144,6 +168,19 @@ inline. User `config` entries come last and win.
 {{- $_ := set $env "LOG_LEVEL" $root.Values.logLevel }}
 {{- $_ := set $env "LOG_FORMAT" $root.Values.logFormat }}
 {{- $_ := set $env "SHUTDOWN_GRACE" (toString $root.Values.shutdownGrace) }}
+{{- if has $c (splitList " " (include "numproxy.tlsComponents" $root)) }}
+{{- if $root.Values.tls.enabled }}
+{{- $mount := include "numproxy.tlsMount" $root }}
+{{- $_ := set $env "TLS_CERT" (printf "%s/tls.crt" $mount) }}
+{{- $_ := set $env "TLS_KEY" (printf "%s/tls.key" $mount) }}
+{{- $_ := set $env "TLS_CA" (printf "%s/ca.crt" $mount) }}
+{{- else }}
+{{- $_ := set $env "ALLOW_PLAINTEXT" "true" }}
+{{- end }}
+{{- end }}
+{{- if or (eq $c "router") (eq $c "sender") }}
+{{- $_ := set $env "HEALTH_PORT" (toString $root.Values.grpcHealthPort) }}
+{{- end }}
 {{- if eq $c "gateway" }}
 {{- $_ := set $env "ROUTER_ADDRESS" (include "numproxy.routerAddress" $root) }}
 {{- if $root.Values.gateway.signature.enabled }}
@@ -270,6 +307,19 @@ Chart-wide validation: fail early with a message instead of rendering something 
 {{- end }}
 {{- if and (not $auth.header) (not .Values.secrets.consoleUsers) }}
 {{- fail "console.enabled needs authentication: console.auth.header + trustedProxies, or login accounts (secrets.consoleUsers / the Secret's console-users key)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- if .Values.tls.certManager.enabled }}
+{{- if not .Values.tls.certManager.issuerRef.name }}
+{{- fail "tls.certManager.enabled needs tls.certManager.issuerRef.name (the Issuer or ClusterIssuer that signs the components' certificates)" }}
+{{- end }}
+{{- else }}
+{{- range $c := splitList " " (include "numproxy.tlsComponents" .) }}
+{{- if and (or (ne $c "console") $.Values.console.enabled) (not (index $.Values.tls.secrets $c)) }}
+{{- fail (printf "tls.enabled needs the %s's certificate: set tls.secrets.%s (a Secret with tls.crt, tls.key and ca.crt), or tls.certManager.enabled=true with tls.certManager.issuerRef, or tls.enabled=false for plaintext gRPC" $c $c) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
