@@ -52,6 +52,8 @@ class Trace:
     sender: str = ""
     recipient: str = ""
     outcome: str = ""
+    # The outcome as a metrics label (bounded: no provider text in it).
+    label: str = ""
     error: str = ""
     detail: str = ""
     failure: Exception | None = None
@@ -115,7 +117,7 @@ class Webhooks:
         sms = parse_inbound_sms(await self._signed_params(request, trace))
         trace.identify(sms.message_id, sms.from_number, sms.to_number)
         reply = await self._router.receive_sms(sms)
-        trace.outcome = _outcome_name(reply.outcome)
+        trace.outcome = trace.label = _outcome_name(reply.outcome)
 
     async def _inbound_message(self, request: Request, trace: Trace) -> None:
         require_media_type(request, JSON)
@@ -137,13 +139,14 @@ class Webhooks:
         sms = parse_inbound_message(body, claims)
         trace.identify(sms.message_id, sms.from_number, sms.to_number)
         reply = await self._router.receive_sms(sms)
-        trace.outcome = _outcome_name(reply.outcome)
+        trace.outcome = trace.label = _outcome_name(reply.outcome)
 
     async def _delivery_receipt(self, request: Request, trace: Trace) -> None:
         receipt = parse_delivery_receipt(await self._signed_params(request, trace))
         trace.identify(receipt.message_id, receipt.sender_id, receipt.recipient_number)
         reply = await self._router.receive_delivery_receipt(receipt)
-        trace.outcome = f"{receipt.status}/{'matched' if reply.matched else 'unmatched'}"
+        trace.label = "matched" if reply.matched else "unmatched"
+        trace.outcome = f"{receipt.status}/{trace.label}"
 
     async def _run(self, webhook: str, request: Request, handler: Handler) -> Response:
         header = request.headers.get("x-request-id", "")
@@ -164,7 +167,13 @@ class Webhooks:
                 response = error_response(500, "INTERNAL", "internal error")
                 trace.error, trace.failure = "INTERNAL", exc
             _log_webhook(trace, response.status_code)
-            self.metrics.observe(webhook, response.status_code, time.perf_counter() - started)
+            self.metrics.observe(
+                webhook,
+                response.status_code,
+                time.perf_counter() - started,
+                trace.label,
+                trace.error,
+            )
             response.headers["x-request-id"] = rid
             return response
         finally:

@@ -1,4 +1,5 @@
-"""Composition root of the sender: settings -> logging -> HTTP client -> sender -> server."""
+"""Composition root of the sender: settings -> logging -> metrics -> HTTP client -> sender ->
+server (and the metrics server, when a port is set)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
+from numproxy.common.metrics import serve_metrics
 from numproxy.common.settings import load_settings
 from numproxy.sender.idempotency import IdempotencyCache
+from numproxy.sender.metrics import SenderMetrics
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
 from numproxy.sender.servicer import SERVICE_NAME, SenderServicer, register
@@ -41,7 +44,9 @@ def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
     )
 
 
-def build_sender(settings: SenderSettings, client: VonageClient) -> SmsSender:
+def build_sender(
+    settings: SenderSettings, client: VonageClient, metrics: SenderMetrics | None = None
+) -> SmsSender:
     limiters = RateLimiters(settings.rate_limit)
     return SmsSender(
         client,
@@ -54,6 +59,7 @@ def build_sender(settings: SenderSettings, client: VonageClient) -> SmsSender:
             http_timeout=settings.http_timeout,
         ),
         ttl_ms=settings.ttl_ms,
+        metrics=metrics,
     )
 
 
@@ -65,8 +71,16 @@ async def run(settings: SenderSettings) -> None:
         max_connections=settings.http_max_connections,
     )
     client = VonageClient(http, settings.base_url, credentials(settings))
-    service = build_service(settings, build_sender(settings, client))
+    metrics = SenderMetrics() if settings.metrics_port else None
+    service = build_service(settings, build_sender(settings, client, metrics))
     service.on_shutdown(http.aclose)
+    if metrics is not None:
+        server = serve_metrics(metrics.registry, settings.host, settings.metrics_port)
+
+        async def close_metrics() -> None:
+            server.close()
+
+        service.on_shutdown(close_metrics)
     await service.run()
 
 

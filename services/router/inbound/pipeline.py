@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -43,6 +44,7 @@ from numproxy.router.inbound.lookup import find_pools, find_sessions
 from numproxy.router.inbound.message import Inbound, InboundResult, TimedOutGroup
 from numproxy.router.inbound.multipart import complete_parts, reassemble
 from numproxy.router.inbound.policy import out_of_session
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
 from numproxy.router.store.queries import Claimed
@@ -100,8 +102,10 @@ class InboundPipeline:
         concurrency: int,
         on_events: Callable[[], None] = lambda: None,
         hooks: Decider | None = None,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._settings = settings
         self._clock = clock
         self._handoff = handoff
@@ -133,6 +137,7 @@ class InboundPipeline:
 
     async def _write(self, messages: Sequence[Inbound]) -> list[InboundResult | HookCall]:
         now = self._clock.now()
+        started = time.perf_counter()
         items = [Item.of(message) for message in messages]
         reserved = 0
         sends: list[Claimed] = []
@@ -158,11 +163,22 @@ class InboundPipeline:
         results = [_result(item) for item in items]
         for item, result in zip(items, results, strict=True):
             _log(item, result)
+        if self._metrics is not None:
+            self._count(results, time.perf_counter() - started)
         if len(batch.writes.outbound) > len(sends):
             self._handoff.notify()  # rows written due now, for the dispatcher's loop
         if sends:
             await self._handoff.submit(sends)
         return results
+
+    def _count(self, results: Sequence[InboundResult | HookCall], seconds: float) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        metrics.batch_size.observe(len(results))
+        metrics.commit_seconds.observe(seconds)
+        for result in results:
+            outcome = "hook" if isinstance(result, HookCall) else result.outcome.value
+            metrics.inbound.labels(outcome).inc()
 
 
 def _claimed(row: rows.Row) -> Claimed:

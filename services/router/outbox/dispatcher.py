@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import cast
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.common.call_errors import status_code
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router.clock import Clock
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import Failed, RetryPolicy, SendResult, Sent
 from numproxy.router.settings import RouterSettings
@@ -55,8 +57,10 @@ class Dispatcher:
         policy: RetryPolicy,
         settings: RouterSettings,
         clock: Clock,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._recorder = recorder
         self._policy = policy
         # Built on a grpc.aio channel, the stub's calls are awaitable.
@@ -204,6 +208,8 @@ class Dispatcher:
                 started = await self.dispatch_once()
             except Exception as exc:
                 if database_unavailable(exc):  # polled again; readiness reports it too
+                    if self._metrics is not None:
+                        self._metrics.database_errors.labels("dispatcher").inc()
                     log.warning("claiming outbound messages failed: database unavailable")
                 else:
                     log.exception("claiming outbound messages failed")
@@ -235,6 +241,7 @@ class Dispatcher:
             ]
         )
         results: list[SendResult]
+        started = time.perf_counter()
         try:
             reply = await self._stub.SendSmsBatch(request, timeout=self._settings.send_timeout)
             results = [self._result(result) for result in reply.results]
@@ -245,6 +252,8 @@ class Dispatcher:
         except Exception as exc:  # e.g. the channel was closed: try again later
             results = [Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)] * len(rows)
         self._sent([row.id for row in rows])
+        if self._metrics is not None:
+            self._count(results, time.perf_counter() - started)
         recorded = await asyncio.gather(
             # Shielded: a send cancelled at shutdown still has its result written.
             *(
@@ -259,6 +268,16 @@ class Dispatcher:
                 log.error(
                     "recording the send result of outbound %s failed", row.id, exc_info=outcome
                 )
+
+    def _count(self, results: list[SendResult], seconds: float) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        metrics.send_seconds.observe(seconds)
+        for result in results:
+            if isinstance(result, Sent):
+                metrics.send_status("sent", "OK")
+            else:
+                metrics.send_status("retryable" if result.retryable else "permanent", result.reason)
 
     def _result(self, result: sender_pb2.SendSmsResult) -> SendResult:
         if result.HasField("sent"):
