@@ -5,6 +5,8 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from numproxy.common import tracing
+
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -18,7 +20,9 @@ CHANNEL_OPTIONS = [
 
 def open_channel(target: str) -> grpc.aio.Channel:
     """An insecure channel to ``target`` (host:port). Create one per process and reuse it."""
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(
+        target, options=CHANNEL_OPTIONS, interceptors=tracing.client_interceptors() or None
+    )
 
 
 async def is_serving(channel: grpc.aio.Channel, service: str = "", deadline: float = 1.0) -> bool:

@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from numproxy.common import tracing
 from numproxy.common.errors import ErrorMappingInterceptor, Translate
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,11 @@ class GrpcService:
         self._stoppers: list[Cleanup] = []
         self._stopping = asyncio.Event()
         self.server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor(translate_errors)],
+            # Tracing's interceptor first (none when off): its span covers the whole call.
+            interceptors=[
+                *tracing.server_interceptors(),
+                ErrorMappingInterceptor(translate_errors),
+            ],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),

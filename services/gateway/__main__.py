@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
 from numproxy.common.settings import load_settings
+from numproxy.common.tracing import configure_tracing
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
@@ -62,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.parse_args(list(argv) if argv is not None else [])
     settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
+    stop_tracing = configure_tracing("gateway", os.environ)
+    try:
+        run_event_loop(run(settings))
+    finally:
+        stop_tracing()  # exports the spans still buffered
     return 0
 
 

@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from numproxy.common import tracing
 from numproxy.common.logging import request_id
 from numproxy.common.numbers import mask
 from numproxy.gateway.delivery_receipt import parse_delivery_receipt
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 _REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
+_TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 @dataclass
@@ -149,6 +152,19 @@ class Webhooks:
         trace.outcome = f"{receipt.status}/{trace.label}"
 
     async def _run(self, webhook: str, request: Request, handler: Handler) -> Response:
+        if not tracing.enabled():
+            return await self._answer(webhook, request, handler)
+        # The message's trace starts here (or joins the caller's, given a traceparent).
+        incoming = {k: v for k in _TRACE_HEADERS if (v := request.headers.get(k))}
+        with tracing.span(
+            f"numproxy.gateway/webhook/{webhook}", parent=incoming or None, kind=SpanKind.SERVER
+        ) as span:
+            response = await self._answer(webhook, request, handler)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _answer(self, webhook: str, request: Request, handler: Handler) -> Response:
         header = request.headers.get("x-request-id", "")
         rid = header if _REQUEST_ID.match(header) else uuid.uuid4().hex
         token = request_id.set(rid)

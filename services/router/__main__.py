@@ -11,6 +11,7 @@ Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from numproxy.common.logging import configure_logging
 from numproxy.common.metrics import MetricsServer, serve_metrics
 from numproxy.common.periodic import Periodic
 from numproxy.common.settings import load_settings
+from numproxy.common.tracing import configure_tracing
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.errors import database_outage
 from numproxy.router.api.event_servicer import EventServicer
@@ -281,7 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args[0] in ("-h", "--help") else 2
     settings = load_settings(RouterSettings)
     configure_logging("router", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
+    stop_tracing = configure_tracing("router", os.environ)
+    try:
+        run_event_loop(run(settings))
+    finally:
+        stop_tracing()  # exports the spans still buffered
     return 0
 
 

@@ -4,6 +4,7 @@ server (and the metrics server, when a port is set)."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
 from numproxy.common.eventloop import run as run_event_loop
@@ -12,6 +13,7 @@ from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
 from numproxy.common.metrics import serve_metrics
 from numproxy.common.settings import load_settings
+from numproxy.common.tracing import configure_tracing
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.metrics import SenderMetrics
 from numproxy.sender.ratelimit import RateLimiters
@@ -95,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None:
         settings = settings.model_copy(update={"port": args.port})
     configure_logging("sender", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
+    stop_tracing = configure_tracing("sender", os.environ)
+    try:
+        run_event_loop(run(settings))
+    finally:
+        stop_tracing()  # exports the spans still buffered
     return 0
 
 

@@ -10,7 +10,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
+
 from numproxy.common import sms_encoding as encoding
+from numproxy.common import tracing
 from numproxy.common.backoff import jittered_backoff
 from numproxy.common.errors import DeadlineExceeded, DomainError, ProviderUnavailable
 from numproxy.common.numbers import mask
@@ -189,6 +192,14 @@ class SmsSender:
         self, sms: OutboundSms, http_timeout: float, backoff: float
     ) -> SendResult | _Retry:
         """One provider call: its result, or a retry. Raises what must not be retried."""
+        if tracing.enabled():
+            with tracing.span("numproxy.sender/provider-call", kind=SpanKind.CLIENT):
+                return await self._measured(sms, http_timeout, backoff)
+        return await self._measured(sms, http_timeout, backoff)
+
+    async def _measured(
+        self, sms: OutboundSms, http_timeout: float, backoff: float
+    ) -> SendResult | _Retry:
         if self._metrics is None:
             return await self._call(sms, http_timeout, backoff)
         started = time.perf_counter()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from opentelemetry.trace import SpanKind
+
+from numproxy.common import tracing
 from numproxy.common.call_errors import each_item
 from numproxy.common.errors import Context, InvalidArgument
 from numproxy.common.numbers import normalize
@@ -57,7 +60,16 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     async def _receive(
         self, request: inbound_pb2.ReceiveSmsRequest
     ) -> inbound_pb2.ReceiveSmsResponse:
-        result = await self._pipeline.receive(sms_from_proto(request))
+        # The message's own span, in the trace the gateway started for it (several traces
+        # share one ReceiveSmsBatch call): its outbound rows join the same trace.
+        with tracing.span(
+            "numproxy.router/ReceiveSms",
+            parent=dict(request.trace_context) or None,
+            kind=SpanKind.SERVER,
+        ) as span:
+            result = await self._pipeline.receive(sms_from_proto(request))
+            if span is not None:
+                span.set_attribute("numproxy.outcome", result.outcome.value)
         return inbound_pb2.ReceiveSmsResponse(
             outcome=_OUTCOMES[result.outcome],
             session=f"sessions/{result.session_id}" if result.session_id else "",
@@ -76,7 +88,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
             error_code=request.error_code,
             client_ref=request.client_ref,
         )
-        matched = await self._receipts.record(receipt)
+        matched = await self._receipts.record(receipt)  # links its span to the message's
         return inbound_pb2.ReceiveDeliveryReceiptResponse(matched=matched)
 
 
@@ -108,6 +120,7 @@ def sms_from_proto(request: inbound_pb2.ReceiveSmsRequest) -> IncomingSms:
         concat_ref=request.concat_ref,
         concat_total=request.concat_total,
         concat_part=request.concat_part,
+        traceparent=tracing.traceparent() or "",
     )
 
 

@@ -38,5 +38,6 @@ async def fan_out(batch: Batch) -> None:
                 session_id=live.session_id,
                 sender_number=item.sender,
                 cause_id=inbound_id,
+                traceparent=item.traceparent,
             )
         batch.decide(item, Outcome.FORWARDED, live.session_id, len(live.partners))

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common import tracing
 from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
@@ -41,7 +42,7 @@ from numproxy.router.inbound.end_command import end_sessions
 from numproxy.router.inbound.fanout import fan_out
 from numproxy.router.inbound.keywords import answer_keywords
 from numproxy.router.inbound.lookup import find_pools, find_sessions
-from numproxy.router.inbound.message import Inbound, InboundResult, TimedOutGroup
+from numproxy.router.inbound.message import Inbound, InboundResult, IncomingSms, TimedOutGroup
 from numproxy.router.inbound.multipart import complete_parts, reassemble
 from numproxy.router.inbound.policy import out_of_session
 from numproxy.router.metrics import RouterMetrics
@@ -144,8 +145,11 @@ class InboundPipeline:
         try:
             async with self._engine.begin() as conn:
                 batch = Batch(conn, self._settings, now, items)
-                for stage in STAGES:
-                    await stage(batch)
+                if tracing.enabled():
+                    await _traced_stages(batch, messages)
+                else:
+                    for stage in STAGES:
+                        await stage(batch)
                 outbound = batch.writes.outbound
                 if outbound:
                     reserved = self._handoff.reserve(len(outbound))
@@ -181,8 +185,25 @@ class InboundPipeline:
             metrics.inbound.labels(outcome).inc()
 
 
+async def _traced_stages(batch: Batch, messages: Sequence[Inbound]) -> None:
+    """The stages, a span each, under one span of the batch: a child of its first message's
+    span, linked to the others' (a batch is shared; each message keeps one trace)."""
+    traces = [m.traceparent for m in messages if isinstance(m, IncomingSms) and m.traceparent]
+    with tracing.span(
+        "numproxy.router/inbound-batch",
+        parent=traces[0] if traces else None,
+        links=traces[1:],
+        attributes={"numproxy.batch_size": len(messages)},
+    ):
+        for stage in STAGES:
+            with tracing.span(f"numproxy.router/stage/{stage.__name__}"):
+                await stage(batch)
+
+
 def _claimed(row: rows.Row) -> Claimed:
-    return Claimed(row["id"], row["proxy_number"], row["recipient_number"], row["text"])
+    return Claimed(
+        row["id"], row["proxy_number"], row["recipient_number"], row["text"], row["trace_context"]
+    )
 
 
 def _result(item: Item) -> InboundResult | HookCall:

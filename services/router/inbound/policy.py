@@ -60,5 +60,6 @@ async def out_of_session(batch: Batch) -> None:
                 proxy_number=item.proxy,
                 recipient_number=item.sender,
                 text=item.pool.out_of_session_reply,
+                traceparent=item.traceparent,
             )
             batch.decide(item, Outcome.REPLIED, None, 1)

@@ -32,8 +32,10 @@ from collections.abc import Iterable
 from typing import cast
 
 import grpc
+from opentelemetry.trace import Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common import tracing
 from numproxy.common.call_errors import status_code
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router.clock import Clock
@@ -229,6 +231,17 @@ class Dispatcher:
 
     async def _send(self, rows: list[Claimed]) -> None:
         """One SendSmsBatch call for ``rows``, then their results recorded."""
+        # Tracing on: a span per row in the trace it was queued in, carried per message.
+        spans: list[Span | None] = (
+            [
+                tracing.start_span(
+                    "numproxy.router/send", parent=row.trace_context, kind=SpanKind.CLIENT
+                )
+                for row in rows
+            ]
+            if tracing.enabled()
+            else []
+        )
         request = sender_pb2.SendSmsBatchRequest(
             messages=[
                 sender_pb2.SendSmsRequest(
@@ -236,8 +249,9 @@ class Dispatcher:
                     to_number=row.recipient_number,
                     text=row.text,
                     idempotency_key=row.id,
+                    trace_context=tracing.carrier_of(spans[index]) if spans else None,
                 )
-                for row in rows
+                for index, row in enumerate(rows)
             ]
         )
         results: list[SendResult]
@@ -252,6 +266,12 @@ class Dispatcher:
         except Exception as exc:  # e.g. the channel was closed: try again later
             results = [Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)] * len(rows)
         self._sent([row.id for row in rows])
+        for span, result in zip(spans, results, strict=False):
+            if span is not None:
+                span.set_attribute(
+                    "numproxy.send", "sent" if isinstance(result, Sent) else "failed"
+                )
+                span.end()
         if self._metrics is not None:
             self._count(results, time.perf_counter() - started)
         recorded = await asyncio.gather(

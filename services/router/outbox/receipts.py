@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from numproxy.common import tracing
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
 from numproxy.router.metrics import RouterMetrics
@@ -102,6 +103,8 @@ class ReceiptRecorder:
                     )
         if progress:
             self._on_events()
+        if row is not None:
+            tracing.link_current(row.trace_context)
         if self._metrics is not None:
             self._metrics.receipts.labels(
                 receipt_status(receipt.status), "true" if row is not None else "false"

@@ -237,6 +237,8 @@ class Interaction(Base):
     next_attempt_at: Mapped[datetime | None]
     # The inbound interaction that caused this outbound one.
     cause_id: Mapped[str | None] = mapped_column(UUID_STR)
+    # Outbound, when tracing is on: the W3C traceparent it was queued in, which its send joins.
+    trace_context: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

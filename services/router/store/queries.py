@@ -515,6 +515,8 @@ class Claimed:
     proxy_number: str
     recipient_number: str
     text: str
+    # The trace the send joins (a W3C traceparent; None when tracing was off).
+    trace_context: str | None = None
 
 
 async def claim_due(
@@ -546,6 +548,7 @@ async def claim_due(
             Interaction.proxy_number,
             Interaction.recipient_number,
             Interaction.text,
+            Interaction.trace_context,
         )
     )
     return [Claimed(*row) for row in await conn.execute(claim)]
@@ -569,6 +572,7 @@ class OutboundState:
     direction: str
     proxy_number: str
     pool_id: int | None
+    trace_context: str | None
 
 
 # The pool of the row's proxy number: one indexed lookup inside the row's own query.
@@ -592,6 +596,7 @@ _OUTBOUND_COLUMNS = select(
     Interaction.direction,
     Interaction.proxy_number,
     _POOL_OF_PROXY,
+    Interaction.trace_context,
 ).where(Interaction.direction != Direction.INBOUND)
 _OUTBOUND_STATE = (
     _OUTBOUND_COLUMNS.where(Interaction.id.in_(bindparam("ids", expanding=True)))
