@@ -96,7 +96,7 @@ class RouterGauges(Collector):
                 pools = (await conn.execute(_POOLS)).all()
                 numbers = (await conn.execute(_NUMBERS)).all()
                 sessions = (await conn.execute(_SESSIONS)).all()
-                busiest = dict((await conn.execute(_BUSIEST)).tuples().all())
+                busiest = {row[0]: row[1] for row in await conn.execute(_BUSIEST)}
         labels = {
             pool_id: name if index < self._max_pools else OTHER_POOLS
             for index, (pool_id, name) in enumerate(pools)
