@@ -3,19 +3,32 @@ real processes, moved as that traffic implies."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from numproxy.client import PoolExhaustedError
 from tests.support.postgres import free_port
-from tests.support.scrape import Samples, scrape, total, value, wait_scrape
+from tests.support.scrape import (
+    Samples,
+    exported_names,
+    scrape,
+    total,
+    value,
+    wait_scrape,
+)
 from tests.support.stack import LocalStack, digits, free_stack_config, local_stack
 
 pytestmark = pytest.mark.e2e
+
+CHART_FILES = Path(__file__).parents[2] / "deploy" / "helm" / "numproxy" / "files"
+METRIC = re.compile(r"\bnumproxy_[a-z0-9_]+")
 
 ALICE = "+15551230001"
 BOB = "+15551230002"
@@ -126,3 +139,36 @@ async def test_a_closed_session_and_an_exhausted_pool_are_counted(scraped: Scrap
     assert value(router, "numproxy_router_sessions_closed_total", reason="API") == 1
     # Alice holds two of the three numbers now.
     assert value(router, "numproxy_router_pool_headroom", pool="default") == 1
+
+
+async def test_dashboard_and_alerts_name_only_metrics_the_services_export(
+    scraped: Scraped,
+) -> None:
+    stack = scraped.stack
+    session = await stack.client.create_session(ALICE, BOB)
+    await stack.text(ALICE, session.participants[0].proxy_number, "hello")
+    await wait_scrape(  # the gauges' first round is in
+        scraped.router,
+        lambda s: (
+            value(s, "numproxy_router_outbox_queued") >= 0
+            and bool(total(s, "numproxy_router_pool_numbers"))
+        ),
+    )
+    exported: set[str] = set()
+    for url in (scraped.router, scraped.sender, scraped.gateway):
+        exported |= await exported_names(url)
+
+    dashboard = json.loads((CHART_FILES / "grafana-dashboard.json").read_text())
+    queries = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+        for target in panel["targets"]
+    ]
+    assert len(queries) >= 20
+    rules = yaml.safe_load((CHART_FILES / "alerts.yaml").read_text())
+    queries += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    for query in queries:
+        named = set(METRIC.findall(query))
+        assert named, f"no numproxy metric in {query!r}"
+        assert named <= exported, f"{query!r} names {sorted(named - exported)}, not exported"

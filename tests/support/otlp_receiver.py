@@ -31,14 +31,22 @@ class ReceivedSpan:
 
 
 class OtlpReceiver:
-    def __init__(self) -> None:
+    """``keep``: parse and keep the spans (tests); else only count the exports (the
+    benchmark, where parsing would take CPU from the services measured)."""
+
+    def __init__(self, keep: bool = True) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.exports = 0
         self.endpoint = ""
+        self._keep = keep
 
     async def export(self, request: Request) -> Response:
         body = await request.body()
         if len(body) > _MAX_BODY:
             return Response(status_code=413)
+        self.exports += 1
+        if not self._keep:
+            return Response(b"", media_type="application/x-protobuf")
         message = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         for resource_spans in message.resource_spans:
             service = next(
@@ -79,8 +87,8 @@ class OtlpReceiver:
 
 
 @asynccontextmanager
-async def otlp_receiver() -> AsyncIterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
+async def otlp_receiver(keep: bool = True) -> AsyncIterator[OtlpReceiver]:
+    receiver = OtlpReceiver(keep)
     app = Starlette(routes=[Route("/v1/traces", receiver.export, methods=["POST"])])
     async with running_http(app) as port:
         receiver.endpoint = f"http://127.0.0.1:{port}"

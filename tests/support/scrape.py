@@ -50,3 +50,20 @@ async def wait_scrape(url: str, ready: Callable[[Samples], bool], timeout: float
 
 def names(samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float]) -> set[str]:
     return {name for name, _ in samples}
+
+
+async def exported_names(url: str) -> set[str]:
+    """Every sample name ``url`` exports or would export, from its families' names and types
+    (a labelled counter nothing has incremented yet still declares its family)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        reply = await http.get(url)
+    reply.raise_for_status()
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("", "_sum", "_count", "_created"),
+    }
+    found: set[str] = set()
+    for family in text_string_to_metric_families(reply.text):
+        found.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
+    return found

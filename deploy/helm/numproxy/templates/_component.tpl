@@ -10,6 +10,7 @@ Call it with (dict "root" $ "component" "gateway|router|sender|simulator|console
 {{- $name := include "numproxy.componentName" . }}
 {{- $port := include "numproxy.containerPort" $c | int }}
 {{- $grpc := or (eq $c "router") (eq $c "sender") }}
+{{- $metricsPort := include "numproxy.metricsPort" . }}
 {{- $config := include "numproxy.config" . | trim }}
 {{- $sqlite := and (eq $c "router") (eq $root.Values.database.type "sqlite") }}
 {{- $minReplicas := include "numproxy.minReplicas" . | int }}
@@ -85,6 +86,11 @@ spec:
             - name: {{ ternary "grpc" "http" $grpc }}
               containerPort: {{ $port }}
               protocol: TCP
+            {{- if $metricsPort }}
+            - name: metrics
+              containerPort: {{ $metricsPort }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ $name }}
@@ -180,6 +186,13 @@ spec:
       targetPort: {{ ternary "grpc" "http" $grpc }}
       protocol: TCP
       appProtocol: {{ ternary "grpc" "http" $grpc }}
+    {{- if $metricsPort }}
+    - name: metrics
+      port: {{ $metricsPort }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
 {{- if and (hasKey $v "autoscaling") $v.autoscaling.enabled }}
 ---
 apiVersion: autoscaling/v2
@@ -302,12 +315,35 @@ spec:
         {{- include "numproxy.podPeer" (dict "root" $root "component" "test") | nindent 8 }}
       {{- end }}
     {{- end }}
+    {{- /* The gateway's /metrics shares the webhook port: a rule of its own only when the
+    scrapers are named (else it would open the webhooks to any source). */}}
+    {{- $metricsPort := ternary (ternary $port "" (gt (len $np.metrics.from) 0)) (include "numproxy.metricsPort" .) (eq $c "gateway") }}
+    {{- if $metricsPort }}
+    # Prometheus scraping /metrics.
+    - ports:
+        - port: {{ $metricsPort }}
+          protocol: TCP
+      {{- with $np.metrics.from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
   egress:
     - ports:
         - port: {{ $np.dns.port }}
           protocol: UDP
         - port: {{ $np.dns.port }}
           protocol: TCP
+    {{- if and $root.Values.tracing.otlpEndpoint (has $c (list "gateway" "router" "sender")) }}
+    # Spans to the OpenTelemetry collector.
+    - ports:
+        - port: {{ $np.tracing.port }}
+          protocol: TCP
+      {{- with $np.tracing.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
     {{- if or (eq $c "gateway") (eq $c "console") }}
     - ports:
         - port: {{ include "numproxy.containerPort" "router" }}
