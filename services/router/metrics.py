@@ -109,8 +109,10 @@ class RouterMetrics:
             ["where"],
             registry=r,
         )
-        # Pool ids to their label, kept by the collector (metrics_collector.py).
+        # Pool ids to their label, kept by the collector (metrics_collector.py); exhaustions
+        # of a pool it has not named yet wait for its next round.
         self.pool_labels: dict[int, str] = {}
+        self._unnamed_exhausted: dict[int | None, int] = {}
 
     # --- the hot path: counters only ---------------------------------------------------
 
@@ -126,12 +128,20 @@ class RouterMetrics:
             if kind == EventType.SESSION_CLOSED:
                 self.sessions_closed.labels(str(row.get("reason") or "UNKNOWN")).inc()
             elif kind == EventType.POOL_EXHAUSTED:
-                self.pool_exhausted.labels(self.pool_label(row.get("pool_id"))).inc()
+                pool_id = row.get("pool_id")
+                if pool_id in self.pool_labels:
+                    self.pool_exhausted.labels(self.pool_labels[pool_id]).inc()
+                else:
+                    self._unnamed_exhausted[pool_id] = self._unnamed_exhausted.get(pool_id, 0) + 1
 
-    def pool_label(self, pool_id: object) -> str:
-        if isinstance(pool_id, int):
-            return self.pool_labels.get(pool_id, OTHER_POOLS)
-        return OTHER_POOLS
+    def name_pools(self, labels: dict[int, str]) -> None:
+        """The pools' labels as of the collector's round; exhaustions waiting for their pool's
+        name are counted now (a pool it still does not know is summed under ``_other``)."""
+        self.pool_labels = labels
+        waiting, self._unnamed_exhausted = self._unnamed_exhausted, {}
+        for pool_id, count in waiting.items():
+            label = labels.get(pool_id, OTHER_POOLS) if isinstance(pool_id, int) else OTHER_POOLS
+            self.pool_exhausted.labels(label).inc(count)
 
     def counting_outages(
         self, translate: Callable[[Exception], DomainError | None]

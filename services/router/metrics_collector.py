@@ -101,7 +101,7 @@ class RouterGauges(Collector):
             pool_id: name if index < self._max_pools else OTHER_POOLS
             for index, (pool_id, name) in enumerate(pools)
         }
-        self._metrics.pool_labels = labels
+        self._metrics.name_pools(labels)
         snapshot = Snapshot(
             outbox_queued=queued,
             oldest_due_age=max(0.0, (now - as_utc(oldest)).total_seconds()) if oldest else 0.0,

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import PoolExhausted
 from numproxy.router.metrics import RouterMetrics, observe_commits
+from numproxy.router.metrics_collector import RouterGauges
 from numproxy.router.store import events, rows
 from numproxy.router.store.states import EventType
 from tests.support.router_sessions import ALICE, BOB, CAROL, US1, make_domain, make_pool, pair
@@ -22,7 +23,6 @@ async def test_committed_changes_are_counted_once(engine: AsyncEngine) -> None:
     observe_commits(engine, metrics.committed)
     d = make_domain(engine)
     await make_pool(d, [US1])
-    metrics.pool_labels = {}  # the collector has not named the pool yet
     session = await d.sessions.create_session(pair(ALICE, BOB, pool="default"))
     with pytest.raises(PoolExhausted):
         await d.sessions.create_session(pair(ALICE, CAROL, pool="default"))
@@ -32,7 +32,10 @@ async def test_committed_changes_are_counted_once(engine: AsyncEngine) -> None:
     assert count(metrics, events_total, type="SESSION_CREATED") == 1
     assert count(metrics, events_total, type="SESSION_CLOSED") == 1
     assert count(metrics, "numproxy_router_sessions_closed_total", reason="API") == 1
-    assert count(metrics, "numproxy_router_pool_exhausted_total", pool="_other") == 1
+    # Counted under the pool's name once the collector has named it.
+    assert count(metrics, "numproxy_router_pool_exhausted_total", pool="default") == 0
+    await RouterGauges(engine, metrics, d.clock, max_pools=10).collect_now()
+    assert count(metrics, "numproxy_router_pool_exhausted_total", pool="default") == 1
 
 
 async def test_a_rolled_back_change_is_not_counted(engine: AsyncEngine) -> None:
