@@ -60,7 +60,7 @@ def configure_tracing(service: str, environ: Mapping[str, str]) -> Callable[[], 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"numproxy-{service}"}))
+    provider = TracerProvider(resource=Resource.create(resource_attributes(service, environ)))
     provider.add_span_processor(BatchSpanProcessor(_exporter(environ)))
     trace.set_tracer_provider(provider)
     _on = True
@@ -70,6 +70,15 @@ def configure_tracing(service: str, environ: Mapping[str, str]) -> Callable[[], 
         provider.shutdown()
 
     return shutdown
+
+
+def resource_attributes(service: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Our service name, unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names it (the
+    SDK reads those itself, but attributes given in code would win over them)."""
+    named = environ.get("OTEL_SERVICE_NAME") or "service.name=" in environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
+    return {} if named else {"service.name": f"numproxy-{service}"}
 
 
 def _no_shutdown() -> None:

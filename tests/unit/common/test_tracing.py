@@ -33,6 +33,13 @@ def test_tracing_is_wanted_only_with_an_endpoint_and_not_disabled(
     assert tracing.wanted(environ) is on
 
 
+def test_services_name_themselves_unless_the_environment_names_them() -> None:
+    assert tracing.resource_attributes("router", {}) == {"service.name": "numproxy-router"}
+    assert tracing.resource_attributes("router", {"OTEL_SERVICE_NAME": "edge-router"}) == {}
+    named = {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,service.name=x"}
+    assert tracing.resource_attributes("router", named) == {}
+
+
 def test_off_nothing_is_recorded_or_serialised() -> None:
     assert not tracing.enabled()
     stop = tracing.configure_tracing("router", {})
