@@ -19,6 +19,7 @@ Runs, in order, each with the load driver as its own process on 127.0.0.1:
 9. tracing on SQLite with 10k active sessions: the maximum with tracing off, then with every
    span exported over OTLP to a collector in this process (docs/operations.md).
 
+The router and the sender serve their metrics in every numproxy run, as the chart runs them.
 The PostgreSQL runs share one cluster, each scenario its own database, with a CHECKPOINT
 before each so that one scenario's dirty pages are not flushed during the next. After the
 tables the report prints the targets verdict (bench/report.py), also in the JSON
@@ -101,6 +102,14 @@ def free_config(database_url: str) -> StackConfig:
         sender_port=free_port(),
         simulator_port=free_port(),
     )
+
+
+def metrics_on(name: str) -> dict[str, str]:
+    """The router's and the sender's metrics served, as the chart runs them (their counters
+    are on the measured path; nothing scrapes them)."""
+    if name not in ("router", "sender"):
+        return {}
+    return {f"NUMPROXY_{name.upper()}_METRICS_PORT": str(free_port())}
 
 
 @contextlib.asynccontextmanager
@@ -255,7 +264,7 @@ class Suite:
     ) -> float:
         """Max and half-max runs of the real stack on ``url``; returns the half rate used."""
         config = free_config(url)
-        procs = [service(name, config, self.logdir) for name in SERVICES]
+        procs = [service(name, config, self.logdir, **metrics_on(name)) for name in SERVICES]
         async with started(procs, stop_order=STOP_ORDER):
             watched = tracked(procs) + extra
             webhook = f"{config.gateway_url}/webhooks/inbound-sms"
@@ -326,7 +335,7 @@ class Suite:
             await load_postgres(backend, pool_key, proxy_ids, self.plan.small)
             await asyncio.to_thread(server.psql, "CHECKPOINT")
             config = free_config(backend.url)
-            procs = [service(name, config, self.logdir) for name in SERVICES]
+            procs = [service(name, config, self.logdir, **metrics_on(name)) for name in SERVICES]
             pairs = self.sessions(self.plan.small)
             webhook = f"{config.gateway_url}/webhooks/inbound-sms"
             async with started(procs, stop_order=STOP_ORDER):
@@ -416,7 +425,10 @@ class Suite:
             }
             for label, env in (("tracing off", {}), ("tracing on", on)):
                 config = free_config(backend.url)
-                procs = [service(name, config, self.logdir, **env) for name in SERVICES]
+                procs = [
+                    service(name, config, self.logdir, **env, **metrics_on(name))
+                    for name in SERVICES
+                ]
                 async with started(procs, stop_order=STOP_ORDER):
                     self.record(
                         await measure(
