@@ -22,7 +22,7 @@ COPY pyproject.toml scripts/docker/wheelhouse* /wheels/
 RUN if [ -f /wheels/requirements.txt ]; then \
         /opt/numproxy/bin/pip install --no-index --find-links /wheels -r /wheels/requirements.txt; \
     fi
-COPY pyproject.toml README.md deploy/requirements.lock /src/
+COPY pyproject.toml README.md LICENSE deploy/requirements.lock /src/
 COPY services/ /src/services/
 # The checkout's top-level `numproxy -> services` symlink, which setuptools' package discovery
 # walks (package-dir maps the `numproxy` package onto services/).

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check lint fmt clean
+.PHONY: help install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check links lint fmt clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,22 +12,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+## install: the project and its dev tools into .venv (again when pyproject.toml changes)
 install: $(STAMP)
+
+## help: this list of targets
+help:
+	@sed -n 's/^## \([a-z0-9-]*\): \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | \
+		awk -F'\t' '{ printf "  %-17s %s\n", $$1, $$2 }'
 
 ## run: the whole local stack (SQLite + simulator) in the foreground
 run: install
 	$(BIN)/numproxy dev
 
 ## test: lint, generated-code check and every test suite
-test: install lint protos-check docs-check
+test: install lint protos-check docs-check links
 	$(BIN)/python -m pytest -q
 
+## test-unit: tests/unit (logic called directly; SQLite and PostgreSQL)
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
+## test-integration: tests/integration (real gRPC and HTTP servers in the test process)
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
+## test-e2e: tests/e2e (the services as real processes)
 test-e2e: install
 	$(BIN)/python -m pytest -q tests/e2e
 
@@ -39,34 +48,45 @@ test-faults: install
 protos: install
 	$(BIN)/python scripts/gen_protos.py
 
+## protos-check: fail when the generated code differs from protos/
 protos-check: install
 	$(BIN)/python scripts/gen_protos.py --check
 
-## docs: regenerate the settings tables in README.md from the settings classes
+## docs: regenerate the settings tables (docs/configuration.md) and the chart's values table
 docs: install
 	$(BIN)/python scripts/settings_doc.py
+	$(BIN)/python scripts/chart_doc.py
 
+## docs-check: fail when a generated table is stale
 docs-check: install
 	$(BIN)/python scripts/settings_doc.py --check
+	$(BIN)/python scripts/chart_doc.py --check
+
+## links: check every relative link and anchor in the markdown files (nothing fetched)
+links: install
+	$(BIN)/python scripts/check_links.py
 
 ## bench: the benchmark suite (under 10 min; BENCH_OPTS=--quick): table + bench/results/*.json
 .PHONY: bench
 bench: install
 	$(BIN)/python -m bench $(BENCH_OPTS)
 
+## lint: ruff check, ruff format --check, mypy --strict
 lint: install
-	$(BIN)/ruff check services tests scripts bench
-	$(BIN)/ruff format --check services tests scripts bench
+	$(BIN)/ruff check services tests scripts bench docs/examples
+	$(BIN)/ruff format --check services tests scripts bench docs/examples
 	$(BIN)/mypy
 
+## fmt: ruff fix + format
 fmt: install
-	$(BIN)/ruff check --fix services tests scripts bench
-	$(BIN)/ruff format services tests scripts bench
+	$(BIN)/ruff check --fix services tests scripts bench docs/examples
+	$(BIN)/ruff format services tests scripts bench docs/examples
 
 ## bench-routing: 10k vs 1M active sessions: lookup / create latency (BENCH_ARGS to tune)
 bench-routing: install
 	$(BIN)/python scripts/bench_routing.py $(BENCH_ARGS)
 
+## clean: remove .venv, build output and tool caches
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 

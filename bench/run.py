@@ -223,6 +223,8 @@ class Suite:
         env.update(config.service_env("router"))
         env.update(config.service_env("sender"))
         env["NUMPROXY_SENDER_RATE_LIMIT"] = "0"
+        # The floor router's calls carry no identity, as in the local stack.
+        env["NUMPROXY_SENDER_ANONYMOUS_CALLER"] = "router"
         from numproxy.cli.stack import is_ready
 
         async def router_ready() -> bool:

@@ -1,16 +1,16 @@
-"""Render every service's settings as Markdown tables into README.md.
+"""Render every service's settings as Markdown tables into docs/configuration.md.
 
 Usage: python scripts/settings_doc.py [--check]
 The tables sit between <!-- settings:start --> and <!-- settings:end -->; --check exits 1
-when README.md is stale.
+when docs/configuration.md is stale.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from doc_block import ROOT, update
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
@@ -21,7 +21,7 @@ from numproxy.router.settings import RouterSettings
 from numproxy.sender.settings import SenderSettings
 from numproxy.simulator.settings import SimulatorSettings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 CLASSES: list[tuple[str, type[BaseSettings]]] = [
     ("gateway", GatewaySettings),
@@ -58,20 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
     opts = parser.parse_args()
-    text = README.read_text()
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    if not rest:
-        print(f"README.md has no {START} marker", file=sys.stderr)
-        return 1
-    updated = head + render() + tail
-    if opts.check:
-        if updated != text:
-            print("README.md settings tables are stale; run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(updated)
-    return 0
+    return update(CONFIGURATION, START, END, render(), check=opts.check, make="make docs")
 
 
 if __name__ == "__main__":

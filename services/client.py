@@ -23,6 +23,8 @@ from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from numproxy.common.errors import error_info
 from numproxy.common.grpc_client import open_channel
 from numproxy.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
     event_pb2,
     event_pb2_grpc,
     pool_pb2,
@@ -194,6 +196,7 @@ class NumproxyClient:
         self._sessions = session_pb2_grpc.SessionServiceStub(self._channel)
         self._pools = pool_pb2_grpc.PoolServiceStub(self._channel)
         self._events = event_pb2_grpc.EventServiceStub(self._channel)
+        self._audit = audit_pb2_grpc.AuditServiceStub(self._channel)
 
     async def __aenter__(self) -> NumproxyClient:
         return self
@@ -642,6 +645,47 @@ class NumproxyClient:
                 return
             await asyncio.sleep(_RESUME_DELAYS[min(failures, len(_RESUME_DELAYS) - 1)])
             failures += 1
+
+    # --- audit -------------------------------------------------------------------------
+
+    async def list_audit_entries(
+        self,
+        *,
+        caller: str = "",
+        method: str = "",
+        session: str = "",
+        pool: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> audit_pb2.ListAuditEntriesResponse:
+        """One page of the audit trail, newest first (needs the audit:read scope)."""
+        request = audit_pb2.ListAuditEntriesRequest(
+            caller=caller,
+            method=method,
+            session=session_name(session) if session else "",
+            pool=pool_name(pool) if pool else "",
+            start_time=_timestamp(since) if since else None,
+            end_time=_timestamp(until) if until else None,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        result: audit_pb2.ListAuditEntriesResponse = await self._call(
+            self._audit.ListAuditEntries, request
+        )
+        return result
+
+    async def iter_audit_entries(self, **filters: Any) -> AsyncIterator[audit_pb2.AuditEntry]:
+        """Every audit entry matching ``filters`` (those of list_audit_entries), newest first."""
+        token = ""
+        while True:
+            page = await self.list_audit_entries(**filters, page_token=token)
+            for entry in page.entries:
+                yield entry
+            token = page.next_page_token
+            if not token:
+                return
 
 
 def _one_each(values: Sequence[str], numbers: Sequence[str], name: str) -> Sequence[str]:

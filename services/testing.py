@@ -21,6 +21,7 @@ compatible with the official one). Published ports are bound to 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import time
@@ -388,14 +389,23 @@ class NumproxyStack:
         del self._containers["migrate"]
 
     def _start_services(self, database_url: str, services: tuple[str, ...]) -> None:
+        from numproxy.cli.stack import DEV_ROUTER_CALLERS, DEV_SENDER_CALLERS
+
         signing = {
             "SIGNATURE_SECRET": self.signature_secret,
             "SIGNATURE_METHOD": self.signature_method,
         }
+        # The local stack's callers (numproxy dev's); calls without an identity are made as
+        # admin (router) and router (sender) until the services authenticate their callers.
         wiring: dict[str, tuple[int, dict[str, str]]] = {
             "router": (
                 ROUTER_PORT,
-                {"DATABASE_URL": database_url, "SENDER_ADDRESS": f"sender:{SENDER_PORT}"},
+                {
+                    "DATABASE_URL": database_url,
+                    "SENDER_ADDRESS": f"sender:{SENDER_PORT}",
+                    "CALLERS": json.dumps(DEV_ROUTER_CALLERS),
+                    "ANONYMOUS_CALLER": "admin",
+                },
             ),
             "sender": (
                 SENDER_PORT,
@@ -403,6 +413,8 @@ class NumproxyStack:
                     "BASE_URL": f"http://simulator:{SIMULATOR_PORT}",
                     "API_KEY": SIM_API_KEY,
                     "API_SECRET": SIM_API_SECRET,
+                    "CALLERS": json.dumps(DEV_SENDER_CALLERS),
+                    "ANONYMOUS_CALLER": "router",
                 },
             ),
             "simulator": (

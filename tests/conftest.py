@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.router.store.dialect import create_engine
 from numproxy.router.store.migrations import upgrade
 from tests.support.postgres import PostgresServer, PostgresUnavailable, running_postgres
+from tests.support.user_project import InstalledWheel, install_wheel
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEMPLATE_DB = "numproxy_template"
@@ -63,3 +64,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
+    """The wheel built from this checkout, installed with ``[testing]`` into a fresh venv."""
+    return install_wheel(tmp_path_factory.mktemp("wheel"))

@@ -1,4 +1,4 @@
-"""A directory number, as an app's HookService for numproxy (see README.md, "Hooks").
+"""A directory number, as an app's HookService for numproxy (see docs/api.md, "Hooks").
 
     python docs/examples/hook_app.py 50070 bob=+15551230002 carol=+15551230003
     numproxy pool update directory --hook-address 127.0.0.1:50070 \

@@ -35,7 +35,7 @@ log "building the wheelhouse with $py"
 {
     "$py" -m pip wheel -q --disable-pip-version-check --no-deps --wheel-dir "$tmp" -r "$lock"
     "$py" -m pip download -q --disable-pip-version-check --only-binary=:all: --dest "$tmp" \
-        "setuptools>=69" wheel
+        "setuptools>=77" wheel
 } 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 grep -v '^#' "$lock" >"$tmp/requirements.txt"
 mkdir -p "$wh"

@@ -9,6 +9,7 @@ from typing import Any
 
 from numproxy.cli import events
 from numproxy.cli.output import (
+    audit_line,
     dump_json,
     interaction_line,
     number_line,
@@ -208,6 +209,30 @@ async def session_interactions(client: NumproxyClient, args: argparse.Namespace)
     return "\n".join(interaction_line(i) for i in items) or "(no interactions)"
 
 
+async def audit_list(client: NumproxyClient, args: argparse.Namespace) -> str:
+    entries = []
+    async for entry in client.iter_audit_entries(
+        caller=args.caller or "",
+        method=args.method or "",
+        session=args.session or "",
+        pool=args.pool or "",
+        since=args.since,
+        until=args.until,
+    ):
+        entries.append(entry)
+        if len(entries) >= args.limit:
+            break
+    if args.json:
+        return dump_json([to_dict(e) for e in entries])
+    return "\n".join(audit_line(e) for e in entries) or "(no audit entries)"
+
+
+def positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return int(value)
+
+
 def seconds(value: str) -> float:
     try:
         number = float(value)
@@ -231,7 +256,7 @@ def timestamp(value: str) -> datetime:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``pool``, ``session`` and ``events`` with their sub-commands."""
+    """Register ``pool``, ``session``, ``events`` and ``audit`` with their sub-commands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--router", default="127.0.0.1:50051", metavar="HOST:PORT", help="router address"
@@ -329,6 +354,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--ttl", type=seconds, help="idle TTL, seconds")
     p.add_argument("--expire-time", type=timestamp, help="absolute expiry, ISO-8601")
     p.set_defaults(command=session_update)
+
+    audit = sub.add_parser("audit", help="the audit trail (needs audit:read)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = audit.add_parser("list", parents=[common], help="audited calls, newest first")
+    p.add_argument("--caller", help="only this caller's calls")
+    p.add_argument("--method", help="only this RPC, e.g. /numproxy.v1.SessionService/CreateSession")
+    p.add_argument("--session", metavar="ID", help="only calls about this session")
+    p.add_argument("--pool", help="only calls about this pool")
+    p.add_argument("--since", type=timestamp, help="from this time on, ISO-8601")
+    p.add_argument("--until", type=timestamp, help="before this time, ISO-8601")
+    p.add_argument("--limit", type=positive, default=100, help="at most this many (100)")
+    p.set_defaults(command=audit_list)
 
     events.add_commands(sub, common)
 

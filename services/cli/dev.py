@@ -30,6 +30,7 @@ from numproxy.cli.stack import (
 )
 from numproxy.client import AlreadyExistsError, NumproxyClient
 from numproxy.common.grpc_client import open_channel
+from numproxy.common.ports import PortInUse, ensure_free
 from numproxy.common.settings import load_settings
 from numproxy.lobby.pools import ensure_pools
 from numproxy.lobby.settings import LobbySettings
@@ -71,6 +72,9 @@ class Supervisor:
             self._print_banner()
             await self.stopping.wait()
             return 0
+        except PortInUse as exc:
+            print(port_in_use(self.config, exc), file=sys.stderr)
+            return 1
         except (RuntimeError, TimeoutError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -136,18 +140,21 @@ class Supervisor:
         lines = [
             "",
             "numproxy dev stack is up",
-            f"  gateway    {c.gateway_url}  (Vonage webhooks: /webhooks/inbound-sms,"
-            " /webhooks/delivery-receipt)",
+            f"  console    {c.console_url}  (operator console, local-dev mode: no sign-in)",
+            f"  phones     {phones_url(c)}  (phones in the browser)",
+            f"  lobby      {c.lobby_address}  (gRPC HookService; pool lobby:"
+            f" {', '.join(LOBBY_NUMBERS)}; chats in pool chat: {', '.join(CHAT_NUMBERS)})",
             f"  router     {c.router_address}  (gRPC: SessionService, PoolService, EventService)",
-            f"  sender     {c.sender_address}",
-            f"  simulator  {c.simulator_url}  (/_sim/inbound, /_sim/outbox, /_sim/config)",
-            f"  webhooks   signed ({c.signature_method}); unsigned or tampered ones are refused",
+            f"  sender     {c.sender_address}  (gRPC: SenderService)",
+            f"  gateway    {c.gateway_url}  (health: /healthz, /readyz)",
+            f"  webhooks   {c.gateway_url}/webhooks/inbound-sms",
+            f"             {c.gateway_url}/webhooks/delivery-receipt",
+            f"             {c.gateway_url}/webhooks/inbound-message  (Messages API)",
+            f"             signed ({c.signature_method}); unsigned or tampered ones are refused",
+            f"  simulator  {c.simulator_url}  (Vonage: /sms/json; control: /_sim/inbound,"
+            " /_sim/outbox, /_sim/config)",
             f"  database   {url}",
             f"  pool       default: {', '.join(self.numbers) or '(no numbers added)'}",
-            f"  console    {c.console_url}  (operator console, local-dev mode: no sign-in)",
-            f"  lobby      {c.lobby_address}  (pool lobby: {', '.join(LOBBY_NUMBERS)};"
-            f" chats in pool chat: {', '.join(CHAT_NUMBERS)})",
-            f"  phones     {phones_url(c)}",
             "",
             "Try:  numproxy session create +15551230001 +15551230002",
             "      or open the phones, text an email address from two of them, and chat",
@@ -174,11 +181,45 @@ def dev_signature_secret(state: Path) -> str:
     return secret
 
 
+def port_in_use(config: StackConfig, exc: PortInUse) -> str:
+    """One line: which port is taken, whose it is, and the flag that changes it."""
+    names = [name for name, port in config.ports.items() if port == exc.port]
+    if not names:
+        return f"error: {exc}"
+    return (
+        f"error: port {exc.port} ({names[0]}) is already in use on {exc.host}; "
+        f"choose another with --{names[0]}-port"
+    )
+
+
+def ports_problem(config: StackConfig) -> str | None:
+    """Why the stack cannot listen where it is told to, in one line: a port given to two
+    processes, or one already in use. None when every port is free."""
+    owners: dict[int, str] = {}
+    for name, port in config.ports.items():
+        if port in owners:
+            return (
+                f"error: port {port} is given to both {owners[port]} and {name}; "
+                f"choose another with --{name}-port"
+            )
+        owners[port] = name
+    try:
+        for port in config.ports.values():
+            ensure_free(config.host, port)
+    except PortInUse as exc:
+        return port_in_use(config, exc)
+    return None
+
+
 def run_dev(config: StackConfig, numbers: Sequence[str]) -> int:
     from numproxy.lobby.store import create_tables
     from numproxy.router.store.dialect import create_engine
     from numproxy.router.store.migrations import upgrade
 
+    problem = ports_problem(config)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     upgrade(config.database_url)
 
     async def lobby_tables() -> None:

@@ -20,17 +20,12 @@ if TYPE_CHECKING:
     from numproxy.cli.stack import StackConfig
 
 SERVICE_HELP = {
-    "gateway": "run the gateway (Vonage webhooks -> router), settings NUMPROXY_GATEWAY_*",
-    "router": "run the router (sessions, pools, routing), settings NUMPROXY_ROUTER_*",
-    "sender": "run the sender (Vonage SMS API), settings NUMPROXY_SENDER_*",
-    "simulator": "run the Vonage simulator, settings NUMPROXY_SIMULATOR_*",
-    "console": "run the operator console (web), settings NUMPROXY_CONSOLE_*",
-    "lobby": "run the lobby demo app (pairs strangers by email), settings NUMPROXY_LOBBY_*",
-}
-# Actions a service command takes instead of serving (passed on to its own main()).
-SERVICE_ACTIONS = {
-    "console": {"hash-password": "read a password (prompt or stdin), print its hash for USERS"},
-    "lobby": {"migrate": "create the lobby's tables in NUMPROXY_LOBBY_DATABASE_URL and exit"},
+    "gateway": "run the gateway (Vonage webhooks -> router)",
+    "router": "run the router (sessions, pools, routing); `router migrate` migrates",
+    "sender": "run the sender (Vonage SMS API)",
+    "simulator": "run the Vonage simulator",
+    "console": "run the operator console (web); `console hash-password` hashes a password",
+    "lobby": "run the lobby demo app (pairs strangers by email); `lobby migrate` makes its tables",
 }
 
 
@@ -53,23 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub._parser_class = Parser  # sub-commands share the error style
 
     for name, help_text in SERVICE_HELP.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == "router":
-            p.add_argument(
-                "action",
-                nargs="?",
-                choices=["migrate"],
-                help="migrate: apply database migrations to NUMPROXY_ROUTER_DATABASE_URL and exit",
-            )
-            p.add_argument("--database-url", help="with migrate: the database to migrate")
-        if name in SERVICE_ACTIONS:
-            actions = SERVICE_ACTIONS[name]
-            p.add_argument(
-                "action",
-                nargs="?",
-                choices=sorted(actions),
-                help="; ".join(f"{key}: {text}" for key, text in actions.items()),
-            )
+        # Listed here for --help; `main` hands everything after the name to the service's own
+        # parser, the one `python -m numproxy.<service>` uses (see `numproxy NAME --help`).
+        p = sub.add_parser(name, help=f"{help_text}; --port, --host, ... (see its --help)")
+        p.add_argument("args", nargs=argparse.REMAINDER)
         p.set_defaults(service=name)
 
     dev = sub.add_parser(
@@ -78,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run router, sender, simulator and gateway as supervised local processes, "
         "with the lobby demo and the operator console beside them.",
     )
-    dev.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in .numproxy/)")
+    dev.add_argument(
+        "--database-url",
+        default=os.environ.get("NUMPROXY_ROUTER_DATABASE_URL", ""),
+        help="SQLAlchemy URL (default: $NUMPROXY_ROUTER_DATABASE_URL, else SQLite in .numproxy/)",
+    )
     dev.add_argument(
         "--numbers",
         help="comma-separated proxy numbers of the 'default' pool (default: four 555 numbers)",
@@ -111,17 +97,6 @@ def run_service(name: str, argv: Sequence[str] = ()) -> int:
     module = import_module(f"numproxy.{name}.__main__")
     result: int = module.main(list(argv))
     return result
-
-
-def migrate(database_url: str | None) -> int:
-    from numproxy.common.settings import load_settings
-    from numproxy.router.settings import RouterSettings
-    from numproxy.router.store.migrations import upgrade
-
-    url = database_url or load_settings(RouterSettings).database_url.get_secret_value()
-    upgrade(url)
-    print("migrations applied")
-    return 0
 
 
 def dev_config(args: argparse.Namespace, state: Path) -> StackConfig:
@@ -164,13 +139,11 @@ def dev(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SERVICE_HELP:
+        return run_service(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        if args.group in SERVICE_HELP:
-            if args.group == "router" and args.action == "migrate":
-                return migrate(args.database_url)
-            action = getattr(args, "action", None)
-            return run_service(args.group, [action] if action else [])
         if args.group == "dev":
             return dev(args)
         output = asyncio.run(run_command(args))

@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from numproxy.v1 import pool_pb2, session_pb2
+from numproxy.v1 import audit_pb2, pool_pb2, session_pb2
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -81,3 +81,10 @@ def interaction_line(item: session_pb2.Interaction) -> str:
         route = f"{item.proxy_number} -> {item.recipient_number}"
     reason = f" ({item.failure_reason})" if item.failure_reason else ""
     return f"{when}  {direction:<8} {status:<9}{reason} {route}: {item.text}"
+
+
+def audit_line(entry: audit_pb2.AuditEntry) -> str:
+    when = entry.create_time.ToDatetime().isoformat(timespec="seconds")
+    outcome = f"{entry.code} {entry.reason}".strip()
+    about = " ".join(name for name in (entry.session, entry.pool) if name)
+    return f"{when}  {entry.caller or '-':<12} {entry.method}  {outcome}  {about}".rstrip()

@@ -6,10 +6,12 @@ Used by ``numproxy dev`` and by the end-to-end tests, so both run the services t
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from numproxy.common.grpc_client import is_serving, open_channel
+from numproxy.common.ports import EXIT_PORT_IN_USE, PortInUse
+from numproxy.common.scopes import Scope
 from numproxy.common.vonage_signing import SignatureMethod
 
 # Start order: the router and sender first, the gateway (which needs the router) last.
@@ -26,10 +30,42 @@ STOP_ORDER = ("gateway", "simulator", "router", "sender")
 # Apps on the public API that ``numproxy dev`` runs beside the services: started after them,
 # stopped before them.
 APPS = ("lobby", "console")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-# Tuning the stack sets unless extra_env says otherwise: the simulator's default throughput.
-_DEFAULTS: dict[str, dict[str, str]] = {"sender": {"NUMPROXY_SENDER_RATE_LIMIT": "30"}}
+# The stack's caller identities and what each may do: admin everything, the gateway the
+# inbound flow, the console and the lobby what they use (the lobby only its two pools, the
+# lobby settings' defaults), the router sending.
+DEV_ROUTER_CALLERS = {
+    "admin": {"scopes": sorted(Scope)},
+    "gateway": {"scopes": [Scope.INBOUND]},
+    "console": {
+        "scopes": [
+            Scope.SESSIONS_READ,
+            Scope.SESSIONS_WRITE,
+            Scope.INTERACTIONS_READ,
+            Scope.POOLS_ADMIN,
+            Scope.EVENTS_READ,
+        ]
+    },
+    "lobby": {"scopes": [Scope.SESSIONS_READ, Scope.POOLS_ADMIN], "pools": ["lobby", "chat"]},
+}
+DEV_SENDER_CALLERS = {"router": {"scopes": [Scope.SMS_SEND]}}
+# Tuning and identities the stack sets unless the environment or extra_env says otherwise:
+# Vonage's default throughput (which the simulator enforces too); the callers' policies. Until
+# the services authenticate their callers, the stack's calls carry no identity and are made as
+# admin (router) and router (sender).
+_DEFAULTS: dict[str, dict[str, str]] = {
+    "router": {
+        "NUMPROXY_ROUTER_CALLERS": json.dumps(DEV_ROUTER_CALLERS),
+        "NUMPROXY_ROUTER_ANONYMOUS_CALLER": "admin",
+    },
+    "sender": {
+        "NUMPROXY_SENDER_RATE_LIMIT": "30",
+        "NUMPROXY_SENDER_CALLERS": json.dumps(DEV_SENDER_CALLERS),
+        "NUMPROXY_SENDER_ANONYMOUS_CALLER": "router",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -132,11 +168,23 @@ class StackConfig:
         env.update({prefix + key: value for key, value in values.items()})
         return env
 
+    @property
+    def ports(self) -> dict[str, int]:
+        """Each process's listening port, by service name."""
+        return {
+            "router": self.router_port,
+            "sender": self.sender_port,
+            "simulator": self.simulator_port,
+            "gateway": self.gateway_port,
+            "lobby": self.lobby_port,
+            "console": self.console_port,
+        }
+
     def process_env(self, service: str) -> dict[str, str]:
-        """The environment, then the stack's defaults, then ``extra_env`` (which may override
-        a default such as the sender's rate limit), then the wiring (which it may not)."""
-        env = dict(os.environ)
-        env.update(_DEFAULTS.get(service, {}))
+        """The stack's defaults, then the environment and ``extra_env`` (either may override a
+        default such as the sender's rate limit), then the wiring (which neither may)."""
+        env = dict(_DEFAULTS.get(service, {}))
+        env.update(os.environ)
         env.update(self.extra_env)
         env.update(self.service_env(service))
         return env
@@ -162,11 +210,16 @@ class ServiceProcess:
             env=self.config.process_env(self.service),
             # Own session: a terminal's Ctrl-C reaches the supervisor, which stops us in order.
             start_new_session=True,
+            preexec_fn=end_with_parent(),
         )
 
     async def wait(self) -> int:
         assert self.process is not None
         return await self.process.wait()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.returncode
 
     def signal(self, sig: signal.Signals) -> None:
         if self.running and self.process is not None:
@@ -182,6 +235,28 @@ class ServiceProcess:
         except TimeoutError:
             self.signal(signal.SIGKILL)
             return await self.process.wait()
+
+
+def end_with_parent() -> Callable[[], None] | None:
+    """What a child runs between fork and exec so that it gets SIGTERM when the process that
+    started it dies, even by SIGKILL (Linux ``prctl(PR_SET_PDEATHSIG)``); it then shuts down as
+    on any SIGTERM and frees its port. None where there is no prctl.
+
+    The signal comes when the *thread* that forked exits: the supervisor starts its children
+    from its event loop's thread, which lives as long as the process does.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child must not load anything
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            os._exit(70)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(70)
+
+    return set_death_signal
 
 
 async def is_ready(service: str, config: StackConfig) -> bool:
@@ -217,6 +292,8 @@ async def wait_ready(
     deadline = loop.time() + timeout
     while not await is_ready(service, config):
         if process is not None and not process.running:
+            if process.returncode == EXIT_PORT_IN_USE:
+                raise PortInUse(config.host, config.ports[service])
             raise RuntimeError(f"{service} exited during start-up (see its log above)")
         if loop.time() > deadline:
             raise TimeoutError(f"{service} did not become ready within {timeout:.0f}s")

@@ -60,6 +60,11 @@ class PermissionDenied(DomainError):
     default_reason = "PERMISSION_DENIED"
 
 
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
@@ -182,13 +187,18 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         """End the call with the status ``exc`` maps to (aborting raises)."""
         if isinstance(exc, grpc.aio.AbortError):  # the handler ended the call itself
             raise exc
-        if isinstance(exc, DomainError):
-            await abort_with(context, exc)
-        translated = self._translate(exc) if self._translate is not None else None
-        if translated is not None:
-            await abort_with(context, translated)
+        mapped = as_domain_error(exc, self._translate)
+        if mapped is not None:
+            await abort_with(context, mapped)
         log.exception("unhandled error in %s", method, exc_info=exc)
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def as_domain_error(exc: Exception, translate: Translate | None = None) -> DomainError | None:
+    """The domain error ``exc`` is, or the one ``translate`` names it; None: internal."""
+    if isinstance(exc, DomainError):
+        return exc
+    return translate(exc) if translate is not None else None
 
 
 async def abort_with(context: Context, exc: DomainError) -> None:
@@ -216,7 +226,9 @@ __all__ = [
     "ProviderUnavailable",
     "ResourceExhausted",
     "Translate",
+    "Unauthenticated",
     "Unavailable",
     "abort_with",
+    "as_domain_error",
     "error_info",
 ]

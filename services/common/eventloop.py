@@ -1,8 +1,8 @@
 """The event loop every service runs on: uvloop (libuv) when it is installed, else asyncio's.
 
 uvloop roughly halves the event loop's own cost per socket event; with a few thousand
-requests/s crossing three processes that is a visible share of each message's CPU (see
-docs/performance.md). grpc.aio, uvicorn and asyncpg all run on it unchanged.
+requests/s crossing three processes that is a visible share of each message's CPU.
+grpc.aio, uvicorn and asyncpg all run on it unchanged.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The one way a numproxy gRPC service starts and stops.
 
 Standard health service (per-service status, SERVING only while its dependency checks pass,
-NOT_SERVING on shutdown), reflection, the error-mapping interceptor, and a graceful SIGTERM
+NOT_SERVING on shutdown), reflection when asked for, the error-mapping interceptor followed by
+the service's own (authentication, authorization), and a graceful SIGTERM
 path: health NOT_SERVING -> server.stop(grace) beside the background work's own stop, both
 within the one grace -> cleanup callbacks.
 """
@@ -16,10 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection as server_reflection
 
 from numproxy.common import tracing
 from numproxy.common.errors import ErrorMappingInterceptor, Translate
+from numproxy.common.ports import ensure_free, split_bind
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,11 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class GrpcService:
-    """A grpc.aio server with health, reflection and graceful shutdown.
+    """A grpc.aio server with health, optional reflection and graceful shutdown.
 
     ``services`` are the fully-qualified service names registered by ``register``; each gets
-    a health status, as does the overall ("") status.
+    a health status, as does the overall ("") status. ``interceptors`` run after the error
+    mapping, in order, so what they raise is mapped like a handler's errors.
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class GrpcService:
         readiness_interval: float = 2.0,
         grace: float = 10.0,
         translate_errors: Translate | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
+        reflection: bool = False,
     ) -> None:
         self._bind = bind
         self._services = list(services)
@@ -61,6 +66,7 @@ class GrpcService:
             interceptors=[
                 *tracing.server_interceptors(),
                 ErrorMappingInterceptor(translate_errors),
+                *interceptors,
             ],
             options=[
                 ("grpc.so_reuseport", 0),
@@ -70,9 +76,10 @@ class GrpcService:
         register(self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        if reflection:
+            server_reflection.enable_server_reflection(
+                [*self._services, health.SERVICE_NAME, server_reflection.SERVICE_NAME], self.server
+            )
         self.port = 0
 
     def on_shutdown(self, cleanup: Cleanup) -> None:
@@ -86,8 +93,14 @@ class GrpcService:
         self._stoppers.append(stop)
 
     async def start(self) -> int:
-        self.port = self.server.add_insecure_port(self._bind)
+        # Checked first: grpc reports a taken port with a C++ log line and a traceback.
+        ensure_free(*split_bind(self._bind))
+        try:
+            self.port = self.server.add_insecure_port(self._bind)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
+            ensure_free(*split_bind(self._bind))  # taken in between: say so
             raise OSError(f"cannot bind gRPC server to {self._bind}")
         await self._set_all(NOT_SERVING)
         await self.server.start()

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from numproxy.common.ports import ensure_free
+
 
 def make_server(app: ASGIApp, host: str, port: int, grace: float) -> uvicorn.Server:
     config = uvicorn.Config(
@@ -31,9 +33,15 @@ def make_server(app: ASGIApp, host: str, port: int, grace: float) -> uvicorn.Ser
 
 
 async def serve_http(app: ASGIApp, host: str, port: int, grace: float) -> None:
-    """Serve until SIGTERM/SIGINT, then shut down gracefully and return."""
+    """Serve until SIGTERM/SIGINT, then shut down gracefully and return. A taken port raises
+    :class:`PortInUse` (uvicorn would log the error and exit)."""
+    ensure_free(host, port)
     with _absorb_replayed_signals():
-        await make_server(app, host, port, grace).serve()
+        try:
+            await make_server(app, host, port, grace).serve()
+        except SystemExit:
+            ensure_free(host, port)  # taken in between: say so
+            raise
 
 
 @contextlib.contextmanager

@@ -6,11 +6,15 @@ Each service defines ``class XSettings(ServiceSettings)`` with
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from numproxy.common.authorization import CALLER_NAME
 
 LogFormat = Literal["auto", "json", "text"]
 
@@ -34,24 +38,56 @@ class ServiceSettings(BaseSettings):
     )
 
 
+class GrpcServiceSettings(ServiceSettings):
+    """Fields every gRPC service has."""
+
+    reflection: bool = Field(
+        False,
+        description="serve gRPC server reflection: any client that reaches the port can then "
+        "list the API (a debugging aid, off by default)",
+    )
+    anonymous_caller: str = Field(
+        "",
+        pattern=rf"^(?:{CALLER_NAME})?$",
+        description="the caller name given to calls that carry no authenticated identity; "
+        "empty: they are refused (UNAUTHENTICATED). Only for a network where every client is "
+        "trusted (a local stack); logged as a warning at start",
+    )
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-def load_settings(cls: type[SettingsT]) -> SettingsT:
-    """Read ``cls`` from the environment; bad values exit (status 2) with one line each (one
-    line in all when there is one problem).
+def flag(name: str) -> str:
+    """The command-line flag of setting ``name``: ``rate_limit`` -> ``--rate-limit``."""
+    return "--" + name.replace("_", "-")
 
-    The message names the environment variable and the problem, never the value of a secret.
+
+def load_settings(cls: type[SettingsT], overrides: Mapping[str, Any] | None = None) -> SettingsT:
+    """Read ``cls`` from the environment, with ``overrides`` (setting name -> value, from the
+    command line) on top; bad values exit (status 2) with one line each (one line in all when
+    there is one problem).
+
+    The message names the flag or environment variable and the problem, never the value of a
+    secret.
     """
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    given: dict[str, Any] = dict(overrides or {})
     try:
-        return cls()
+        return cls(**given)
+    except SettingsError as exc:  # a list/object variable that is not JSON
+        named = re.search(r'field "(\w+)"', str(exc))
+        variable = prefix + named.group(1).upper() if named else "a variable"
+        print(f"invalid configuration: {variable}: not valid JSON", file=sys.stderr)
+        raise SystemExit(2) from None
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", ""))
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
+            name = str(error["loc"][0]) if error["loc"] else ""
+            source = flag(name) if name in given else f"{prefix}{field.upper()}"
             # Errors about the whole class (no field) name their variables themselves.
-            problems.append(f"{prefix}{field.upper()}: {error['msg']}" if field else error["msg"])
+            problems.append(f"{source}: {error['msg']}" if field else error["msg"])
         if len(problems) == 1:
             print(f"invalid configuration: {problems[0]}", file=sys.stderr)
         else:

@@ -1,7 +1,7 @@
 """Vonage request signing, shared by the gateway (verifies webhooks), the sender (signs API
 requests) and the simulator (signs webhooks, verifies API requests).
 
-SMS-API signatures (reference §2): take every parameter except ``sig``, sort by key, replace
+SMS-API signatures: take every parameter except ``sig``, sort by key, replace
 ``&`` and ``=`` in each value with ``_``, build ``&k1=v1&k2=v2``; md5hash appends the secret
 and hashes, the HMAC methods key the HMAC with the secret. Compared case-insensitively in
 constant time.

@@ -11,11 +11,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
-from numproxy.common.settings import load_settings
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.console.app import create_app
 from numproxy.console.audit import AuditLog
 from numproxy.console.passwords import AccountError, hash_password, parse_accounts
@@ -55,31 +54,27 @@ def print_hash() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="numproxy console",
-        description="Operator console (configured by NUMPROXY_CONSOLE_* variables).",
-    )
-    parser.add_argument(
-        "action",
-        nargs="?",
-        choices=["hash-password"],
-        help="hash-password: read a password (prompt or stdin) and print its hash",
-    )
-    parser.add_argument("--port", type=int, help="override NUMPROXY_CONSOLE_PORT")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.action == "hash-password":
         return print_hash()
-    settings = load_settings(ConsoleSettings)
-    if args.port is not None:
-        settings = settings.model_copy(update={"port": args.port})
+    settings = settings_from_args(ConsoleSettings, args)
     try:
         parse_accounts(settings.users.get_secret_value())
     except AccountError as exc:
         print(f"invalid configuration: NUMPROXY_CONSOLE_USERS: {exc}", file=sys.stderr)
         return 2
     configure_logging("console", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
-    return 0
+    return serve("console", run(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return service_parser(
+        "console",
+        ConsoleSettings,
+        "Operator console (web). Settings: the flags below or NUMPROXY_CONSOLE_* variables "
+        "(USERS and SECRET_KEY only as variables).",
+        actions={"hash-password": "read a password (prompt or stdin), print its hash for USERS"},
+    )
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
-from numproxy.common.settings import load_settings
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.tracing import configure_tracing
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
@@ -22,10 +21,8 @@ log = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
 Vonage webhooks (inbound SMS, Messages API, delivery receipts) -> router gRPC calls.
-Configured only by NUMPROXY_GATEWAY_* environment variables: HOST, PORT, ROUTER_ADDRESS,
-ROUTER_TIMEOUT, ROUTER_BATCH_MAX, ROUTER_BATCH_CONCURRENCY, SIGNATURE_SECRET (required unless
-ALLOW_UNSIGNED=true), SIGNATURE_METHOD, SIGNATURE_MAX_AGE, REPLAY_CACHE_SIZE, MAX_BODY_BYTES,
-LOG_LEVEL, LOG_FORMAT, SHUTDOWN_GRACE."""
+Settings: the flags below or NUMPROXY_GATEWAY_* variables; the signature secret only as
+NUMPROXY_GATEWAY_SIGNATURE_SECRET (required unless --allow-unsigned)."""
 
 
 async def run(settings: GatewaySettings) -> None:
@@ -60,16 +57,18 @@ async def run(settings: GatewaySettings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the gateway until SIGTERM; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="numproxy gateway", description=_DESCRIPTION)
-    parser.parse_args(list(argv) if argv is not None else [])
-    settings = load_settings(GatewaySettings)
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(GatewaySettings, args)
     configure_logging("gateway", settings.log_level, settings.log_format)
     stop_tracing = configure_tracing("gateway", os.environ)
     try:
-        run_event_loop(run(settings))
+        return serve("gateway", run(settings))
     finally:
         stop_tracing()  # exports the spans still buffered
-    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return service_parser("gateway", GatewaySettings, _DESCRIPTION)
 
 
 if __name__ == "__main__":

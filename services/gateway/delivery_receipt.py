@@ -1,4 +1,4 @@
-"""SMS-API delivery receipt parameters (reference §5) -> ReceiveDeliveryReceiptRequest."""
+"""SMS-API delivery receipt parameters -> ReceiveDeliveryReceiptRequest."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Messages-API v1 inbound webhook (reference §6) -> ReceiveSmsRequest.
+"""Messages-API v1 inbound webhook -> ReceiveSmsRequest.
 
 Vonage delivers a multipart SMS through this API already joined, so no concat fields.
 """

@@ -1,4 +1,4 @@
-"""SMS-API inbound webhook parameters (reference §1) -> ReceiveSmsRequest."""
+"""SMS-API inbound webhook parameters -> ReceiveSmsRequest."""
 
 from __future__ import annotations
 

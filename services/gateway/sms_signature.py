@@ -1,4 +1,4 @@
-"""Signed SMS-API webhooks (reference §2): ``sig`` over every received parameter, plus a
+"""Signed SMS-API webhooks: ``sig`` over every received parameter, plus a
 timestamp window against replays."""
 
 from __future__ import annotations

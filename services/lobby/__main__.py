@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from numproxy.client import NumproxyClient
-from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
-from numproxy.common.settings import load_settings
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.lobby.chats import RouterChats
 from numproxy.lobby.lobby import Lobby
 from numproxy.lobby.servicer import SERVICE_NAME, LobbyHooks, register
@@ -60,23 +59,24 @@ async def migrate(settings: LobbySettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="numproxy lobby",
-        description="Lobby demo app, a HookService (configured by NUMPROXY_LOBBY_* variables).",
-    )
-    parser.add_argument("action", nargs="?", choices=["migrate"])
-    parser.add_argument("--port", type=int, help="override NUMPROXY_LOBBY_PORT")
-    args = parser.parse_args(argv)
-    settings = load_settings(LobbySettings)
-    if args.port is not None:
-        settings = settings.model_copy(update={"port": args.port})
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(LobbySettings, args)
     configure_logging("lobby", settings.log_level, settings.log_format)
     if args.action == "migrate":
         asyncio.run(migrate(settings))
         print("lobby tables ready")
         return 0
-    run_event_loop(run(settings))
-    return 0
+    return serve("lobby", run(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return service_parser(
+        "lobby",
+        LobbySettings,
+        "Lobby demo app, a HookService that pairs strangers by email. Settings: the flags "
+        "below or NUMPROXY_LOBBY_* variables (DATABASE_URL only as a variable).",
+        actions={"migrate": "create the lobby's tables in NUMPROXY_LOBBY_DATABASE_URL and exit"},
+    )
 
 
 if __name__ == "__main__":

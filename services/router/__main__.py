@@ -1,8 +1,9 @@
 """The router's composition root: ``python -m numproxy.router``.
 
-settings -> logging -> engine -> metrics -> event feed -> sender channel -> outbox (recorder,
-dispatcher) -> sessions -> hooks (client, decider) -> inbound pipeline and housekeeping ->
-pools, sweeper, events -> servicers -> server (and the metrics server, when a port is set).
+settings -> logging -> tracing -> engine -> metrics -> event feed -> sender channel -> outbox
+(recorder, dispatcher) -> sessions -> hooks (client, decider) -> audit trail -> inbound
+pipeline and housekeeping -> pools, sweeper, events -> servicers -> server (tracing -> error
+mapping -> authentication -> authorization; and the metrics server, when a port is set).
 Everything is wired here and nowhere else; whatever commits events tells the feed, which
 wakes the event watchers.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
@@ -10,6 +11,7 @@ Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -22,20 +24,24 @@ import grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from numproxy.common.eventloop import run as run_event_loop
+from numproxy.common.authorization import Authentication, AuthorizationInterceptor
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
 from numproxy.common.metrics import MetricsServer, serve_metrics
 from numproxy.common.periodic import Periodic
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.settings import load_settings
 from numproxy.common.tracing import configure_tracing
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
+from numproxy.router.api.access import SessionAccess
+from numproxy.router.api.audit_servicer import AuditServicer
 from numproxy.router.api.errors import database_outage
 from numproxy.router.api.event_servicer import EventServicer
 from numproxy.router.api.inbound_servicer import InboundServicer
 from numproxy.router.api.pool_servicer import PoolServicer
 from numproxy.router.api.session_servicer import SessionServicer
+from numproxy.router.audit.trail import AuditTrail
 from numproxy.router.clock import Clock, SystemClock
 from numproxy.router.events.feed import EventFeed
 from numproxy.router.events.stream import Events
@@ -62,7 +68,7 @@ from numproxy.router.store.dialect import (
     session_factory,
     write_concurrency,
 )
-from numproxy.v1 import event_pb2_grpc, pool_pb2_grpc, session_pb2_grpc
+from numproxy.v1 import audit_pb2_grpc, event_pb2_grpc, pool_pb2_grpc, session_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ SERVICES = (
     "numproxy.v1.SessionService",
     "numproxy.v1.PoolService",
     "numproxy.v1.EventService",
+    "numproxy.v1.AuditService",
     "numproxy.internal.v1.InboundService",
 )
 
@@ -151,7 +158,9 @@ def _collect_failed(exc: Exception) -> None:
     log.warning("collecting the router's gauges failed: %s", exc)
 
 
-def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router:
+def build_router(
+    settings: RouterSettings, clock: Clock | None = None, authentication: Authentication = ()
+) -> Router:
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url.get_secret_value())
     factory = session_factory(engine)
@@ -192,15 +201,21 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         hooks=HookDecider(engine, hook_client, session_domain, clock, on_events),
         metrics=metrics,
     )
-    housekeeping = InboundHousekeeping(engine, pipeline, settings, clock)
+    trail = AuditTrail(
+        engine, clock, retention=settings.audit_retention, batch_max=settings.audit_batch_max
+    )
+    housekeeping = InboundHousekeeping(engine, pipeline, settings, clock, audit=trail)
     sweeper = Sweeper(factory, clock, settings.sweep_interval, on_events=on_events)
     pools = PoolServicer(Pools(factory, clock, on_events=on_events))
+    access = SessionAccess(factory)
     sessions = SessionServicer(
         session_domain,
         SessionMessaging(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
         Membership(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
+        access,
     )
-    events = EventServicer(Events(engine, feed, metrics, clock))
+    events = EventServicer(Events(engine, feed, metrics, clock), access)
+    audit = AuditServicer(trail)
     inbound = InboundServicer(
         pipeline, ReceiptRecorder(engine, clock, on_events=on_events, metrics=metrics)
     )
@@ -209,6 +224,7 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         session_pb2_grpc.add_SessionServiceServicer_to_server(sessions, server)
         pool_pb2_grpc.add_PoolServiceServicer_to_server(pools, server)
         event_pb2_grpc.add_EventServiceServicer_to_server(events, server)
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(audit, server)
         inbound_pb2_grpc.add_InboundServiceServicer_to_server(inbound, server)
 
     async def ready() -> bool:
@@ -221,6 +237,17 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
         readiness=ready,
         grace=settings.shutdown_grace,
         translate_errors=metrics.counting_outages(database_outage) if metrics else database_outage,
+        interceptors=[
+            *authentication,
+            AuthorizationInterceptor(
+                settings.callers,
+                audit=trail,
+                translate=database_outage,
+                now=clock.now,
+                anonymous=settings.anonymous_caller,
+            ),
+        ],
+        reflection=settings.reflection,
     )
 
     async def close_channel() -> None:
@@ -231,12 +258,14 @@ def build_router(settings: RouterSettings, clock: Clock | None = None) -> Router
 
     # The background work stops beside server.stop(grace), within the same grace (the
     # dispatcher hands back the sends it could not finish); then, in reverse order of
-    # registration, the hook and sender channels are closed and the engine disposed.
+    # registration, the audit trail writes what the last calls recorded, the hook and sender
+    # channels are closed and the engine disposed.
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
     if metrics is not None:
         background = (*background, MetricsEndpoint(settings, engine, metrics, clock))
     for task in background:
         service.on_stop(task.stop)
+    service.on_shutdown(trail.stop)
     service.on_stop(feed.stop)
     service.on_shutdown(dispose_engine)
     service.on_shutdown(close_channel)
@@ -261,10 +290,10 @@ async def database_answers(engine: AsyncEngine) -> bool:
 
 @asynccontextmanager
 async def running_router(
-    settings: RouterSettings, clock: Clock | None = None
+    settings: RouterSettings, clock: Clock | None = None, authentication: Authentication = ()
 ) -> AsyncIterator[int]:
     """Run a router in this process (tests: ``port=0``); yields the bound port."""
-    router = build_router(settings, clock)
+    router = build_router(settings, clock, authentication)
     port = await router.start()
     try:
         yield port
@@ -277,18 +306,37 @@ async def run(settings: RouterSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args:
-        print("usage: python -m numproxy.router  (configured by NUMPROXY_ROUTER_* variables)")
-        return 0 if args[0] in ("-h", "--help") else 2
-    settings = load_settings(RouterSettings)
+    args = build_parser().parse_args(argv)
+    if args.action == "migrate":
+        from numproxy.router.store.migrations import upgrade
+
+        url = args.migrate_database_url or load_settings(RouterSettings).database_url
+        upgrade(url if isinstance(url, str) else url.get_secret_value())
+        print("migrations applied")
+        return 0
+    settings = settings_from_args(RouterSettings, args)
     configure_logging("router", settings.log_level, settings.log_format)
     stop_tracing = configure_tracing("router", os.environ)
     try:
-        run_event_loop(run(settings))
+        return serve("router", run(settings))
     finally:
         stop_tracing()  # exports the spans still buffered
-    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = service_parser(
+        "router",
+        RouterSettings,
+        "Router gRPC service: sessions, pools, events and routing. Settings: the flags below "
+        "or NUMPROXY_ROUTER_* variables (DATABASE_URL only as a variable).",
+        actions={"migrate": "apply the database migrations and exit"},
+    )
+    parser.add_argument(
+        "--database-url",
+        dest="migrate_database_url",
+        help="with migrate: the database to migrate (default $NUMPROXY_ROUTER_DATABASE_URL)",
+    )
+    return parser
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from numproxy.common.authorization import Callers
 from numproxy.common.call_errors import MAX_BATCH_ITEMS
-from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.settings import GrpcServiceSettings, service_config
 
 
-class RouterSettings(ServiceSettings):
+class RouterSettings(GrpcServiceSettings):
     model_config = service_config("router")
 
     host: str = Field("0.0.0.0", description="address the gRPC server binds")
@@ -105,7 +106,7 @@ class RouterSettings(ServiceSettings):
 
     # Outbound dispatch (dispatcher.py).
     # 16 capped forwarding at ~16 / (one send's round trip): ~170 msg/s on a loaded 2-core
-    # machine while inbound ran at 450/s (docs/performance.md).
+    # machine while inbound ran at 450/s.
     dispatch_concurrency: int = Field(
         64, ge=1, description="outbound messages being sent at once per router process"
     )
@@ -175,4 +176,19 @@ class RouterSettings(ServiceSettings):
         le=10_000,
         description="pools with their own `pool` label in metrics (by name); the rest are "
         "summed under _other",
+    )
+    # Authorization and audit (common/authorization.py, router/audit/).
+    callers: Callers = Field(
+        {"gateway": {"scopes": ["inbound"]}},  # type: ignore[dict-item]  # validated
+        description="what each authenticated caller may do: JSON object, caller name -> "
+        '{"scopes": [...], "pools": [...]} (pools optional: limits the caller to those pools); '
+        "a caller not listed may call nothing (docs/security.md)",
+    )
+    audit_retention: float = Field(
+        90 * 24 * 3600.0,
+        gt=0,
+        description="seconds audit entries are kept; older ones are pruned by housekeeping",
+    )
+    audit_batch_max: int = Field(
+        200, ge=1, le=10_000, description="audit entries written in one transaction at most"
     )

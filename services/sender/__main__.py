@@ -1,18 +1,20 @@
-"""Composition root of the sender: settings -> logging -> metrics -> HTTP client -> sender ->
-server (and the metrics server, when a port is set)."""
+"""Composition root of the sender: settings -> logging -> tracing -> metrics -> HTTP client ->
+sender -> server (tracing -> error mapping -> authentication -> authorization; and the metrics
+server, when a port is set)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Sequence
 
-from numproxy.common.eventloop import run as run_event_loop
+from numproxy.common.authorization import Authentication, AuthorizationInterceptor
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
 from numproxy.common.metrics import serve_metrics
-from numproxy.common.settings import load_settings
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.tracing import configure_tracing
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.metrics import SenderMetrics
@@ -21,6 +23,8 @@ from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
 from numproxy.sender.servicer import SERVICE_NAME, SenderServicer, register
 from numproxy.sender.settings import SenderSettings
 from numproxy.sender.vonage import Credentials, VonageClient
+
+log = logging.getLogger(__name__)
 
 
 def credentials(settings: SenderSettings) -> Credentials:
@@ -33,7 +37,9 @@ def credentials(settings: SenderSettings) -> Credentials:
     )
 
 
-def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
+def build_service(
+    settings: SenderSettings, sender: SmsSender, authentication: Authentication = ()
+) -> GrpcService:
     async def ready() -> bool:
         return settings.credentials_complete()
 
@@ -43,6 +49,11 @@ def build_service(settings: SenderSettings, sender: SmsSender) -> GrpcService:
         register=register(SenderServicer(sender)),
         readiness=ready,
         grace=settings.shutdown_grace,
+        interceptors=[
+            *authentication,
+            AuthorizationInterceptor(settings.callers, anonymous=settings.anonymous_caller),
+        ],
+        reflection=settings.reflection,
     )
 
 
@@ -73,6 +84,8 @@ async def run(settings: SenderSettings) -> None:
         max_connections=settings.http_max_connections,
     )
     client = VonageClient(http, settings.base_url, credentials(settings))
+    limit = f"{settings.rate_limit:g}/s per API key" if settings.rate_limit else "none"
+    log.info("sending to %s, rate limit %s", settings.base_url, limit)
     metrics = SenderMetrics() if settings.metrics_port else None
     service = build_service(settings, build_sender(settings, client, metrics))
     service.on_shutdown(http.aclose)
@@ -87,22 +100,23 @@ async def run(settings: SenderSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="numproxy sender",
-        description="Sender gRPC service (configured by NUMPROXY_SENDER_* variables).",
-    )
-    parser.add_argument("--port", type=int, help="override NUMPROXY_SENDER_PORT")
-    args = parser.parse_args(argv)
-    settings = load_settings(SenderSettings)
-    if args.port is not None:
-        settings = settings.model_copy(update={"port": args.port})
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(SenderSettings, args)
     configure_logging("sender", settings.log_level, settings.log_format)
     stop_tracing = configure_tracing("sender", os.environ)
     try:
-        run_event_loop(run(settings))
+        return serve("sender", run(settings))
     finally:
         stop_tracing()  # exports the spans still buffered
-    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return service_parser(
+        "sender",
+        SenderSettings,
+        "Sender gRPC service: sends SMS through the Vonage SMS API. Settings: the flags below "
+        "or NUMPROXY_SENDER_* variables (API secret and signature secret only as variables).",
+    )
 
 
 if __name__ == "__main__":

@@ -6,16 +6,22 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from numproxy.common.settings import ServiceSettings, service_config
+from numproxy.common.authorization import Callers
+from numproxy.common.settings import GrpcServiceSettings, service_config
 from numproxy.common.vonage_signing import SignatureMethod
 
 AuthMethod = Literal["secret", "signature"]
 HttpTransport = Literal["aiohttp", "httpx"]
 
 
-class SenderSettings(ServiceSettings):
+class SenderSettings(GrpcServiceSettings):
     model_config = service_config("sender")
 
+    callers: Callers = Field(
+        {"router": {"scopes": ["sms:send"]}},  # type: ignore[dict-item]  # validated
+        description="what each authenticated caller may do: JSON object, caller name -> "
+        '{"scopes": [...]}; a caller not listed may call nothing (docs/security.md)',
+    )
     host: str = Field("0.0.0.0", description="address the gRPC server binds")
     port: int = Field(50052, ge=0, le=65535, description="gRPC port (0 = any free port)")
     base_url: str = Field(

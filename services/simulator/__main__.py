@@ -6,10 +6,9 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
-from numproxy.common.settings import load_settings
+from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.simulator.app import create_app
 from numproxy.simulator.settings import SimulatorSettings
 
@@ -28,22 +27,19 @@ async def run(settings: SimulatorSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="numproxy simulator",
-        description="Vonage SMS API simulator (configured by NUMPROXY_SIMULATOR_* variables).",
-    )
-    parser.add_argument("--port", type=int, help="override NUMPROXY_SIMULATOR_PORT")
-    parser.add_argument("--gateway-url", help="override NUMPROXY_SIMULATOR_GATEWAY_URL")
-    args = parser.parse_args(argv)
-    updates: dict[str, object] = {}
-    if args.port is not None:
-        updates["port"] = args.port
-    if args.gateway_url:
-        updates["gateway_url"] = args.gateway_url
-    settings = load_settings(SimulatorSettings).model_copy(update=updates)
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(SimulatorSettings, args)
     configure_logging("simulator", settings.log_level, settings.log_format)
-    run_event_loop(run(settings))
-    return 0
+    return serve("simulator", run(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return service_parser(
+        "simulator",
+        SimulatorSettings,
+        "Vonage SMS API simulator. Settings: the flags below or NUMPROXY_SIMULATOR_* "
+        "variables (API secret and signature secret only as variables).",
+    )
 
 
 if __name__ == "__main__":

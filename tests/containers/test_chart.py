@@ -124,9 +124,65 @@ def test_network_policies_follow_the_call_chain(combo: tuple[str, list[Doc]]) ->
         }
 
     assert "router" in peers(policies["numproxy-gateway"]["egress"], "to")
-    assert "gateway" in peers(policies["numproxy-router"]["ingress"], "from")
     assert "sender" in peers(policies["numproxy-router"]["egress"], "to")
     assert peers(policies["numproxy-sender"]["ingress"], "from") == {"router", "test"}
+    # The router admits its own callers only: never the whole namespace by default.
+    router_from = [p for rule in policies["numproxy-router"]["ingress"] for p in rule["from"]]
+    assert {"podSelector": {}} not in router_from
+    assert peers(policies["numproxy-router"]["ingress"], "from") <= {"gateway", "test", "console"}
+    assert "gateway" in peers(policies["numproxy-router"]["ingress"], "from")
+
+
+def test_router_admits_the_api_clients_listed(helm: Path) -> None:
+    app = {"podSelector": {"matchLabels": {"app": "shop"}}}
+    docs = render(
+        helm,
+        CHART,
+        COMBOS["default"],
+        sets=["networkPolicy.router.clients[0].podSelector.matchLabels.app=shop"],
+    )
+    ingress = one(docs, "NetworkPolicy", "numproxy-router")["spec"]["ingress"]
+    assert app in [p for rule in ingress for p in rule["from"]]
+
+
+def test_callers_and_reflection_render_into_the_router_and_sender(helm: Path) -> None:
+    docs = render(helm, CHART, COMBOS["default"])
+    router = one(docs, "ConfigMap", "numproxy-router")["data"]
+    sender = one(docs, "ConfigMap", "numproxy-sender")["data"]
+    assert json.loads(router["NUMPROXY_ROUTER_CALLERS"]) == {"gateway": {"scopes": ["inbound"]}}
+    assert json.loads(sender["NUMPROXY_SENDER_CALLERS"]) == {"router": {"scopes": ["sms:send"]}}
+    assert router["NUMPROXY_ROUTER_REFLECTION"] == sender["NUMPROXY_SENDER_REFLECTION"] == "false"
+
+    docs = render(
+        helm,
+        CHART,
+        COMBOS["default"],
+        sets=[
+            "grpcReflection=true",
+            "router.callers.shop.scopes={sessions:read,sessions:write}",
+            "router.callers.shop.pools={shop}",
+        ],
+    )
+    router = one(docs, "ConfigMap", "numproxy-router")["data"]
+    assert json.loads(router["NUMPROXY_ROUTER_CALLERS"]) == {
+        "gateway": {"scopes": ["inbound"]},
+        "shop": {"scopes": ["sessions:read", "sessions:write"], "pools": ["shop"]},
+    }
+    assert router["NUMPROXY_ROUTER_REFLECTION"] == "true"
+    assert one(docs, "ConfigMap", "numproxy-sender")["data"]["NUMPROXY_SENDER_REFLECTION"] == "true"
+
+
+def test_the_console_gets_the_scopes_it_uses(helm: Path) -> None:
+    router = one(render(helm, CHART, COMBOS["console"]), "ConfigMap", "numproxy-router")["data"]
+    callers = json.loads(router["NUMPROXY_ROUTER_CALLERS"])
+    assert set(callers) == {"gateway", "console"}
+    assert set(callers["console"]["scopes"]) == {
+        "sessions:read",
+        "sessions:write",
+        "interactions:read",
+        "pools:admin",
+        "events:read",
+    }
 
 
 def test_ha_has_autoscalers_and_disruption_budgets(helm: Path) -> None:
@@ -214,6 +270,9 @@ def test_rendering_is_deterministic_and_config_changes_roll_pods(helm: Path) -> 
         (["console.enabled=true", "secrets.consoleUsers=a:admin:x"], "consoleSecretKey"),
         (["console.enabled=true", "console.auth.header=X-User"], "trustedProxies"),
         (["secrets.signatureSecret="], "needs the Vonage signature secret"),
+        (["router.callers.shop.scopes={sessions:raed}"], "callers"),
+        (["router.callers.shop.pools={Shop}"], "callers"),
+        (["sender.callers.router.scope={sms:send}"], "callers"),
     ],
 )
 def test_bad_values_are_refused(helm: Path, sets: list[str], message: str) -> None:

@@ -1,28 +1,24 @@
-"""The "Use in your tests" example of the README, run as a user would:
-copied into a project of its own and run by pytest, with nothing from our test suite."""
+"""The test example of docs/testing.md, run as a user would: copied into a project of its own
+and run by pytest from a fresh virtual environment with the wheel installed with its
+``testing`` extra, with nothing from our test suite."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.containers.conftest import ROOT
+from tests.support.user_project import InstalledWheel, example_of_testing_doc
 
-pytestmark = pytest.mark.containers
-
-README = ROOT / "README.md"
+pytestmark = [pytest.mark.containers, pytest.mark.packaging]
 
 
 def test_the_documented_example_passes(
-    numproxy_image: str, postgres_image: str, tmp_path: Path
+    numproxy_image: str, postgres_image: str, installed_wheel: InstalledWheel, tmp_path: Path
 ) -> None:
-    section = README.read_text().split("## Use in your tests", 1)[1].split("\n## ", 1)[0]
-    (example,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    example = example_of_testing_doc()
     # A fixture and a ten-line test: short enough to copy.
     assert len([line for line in example.splitlines() if line.strip()]) <= 15
     (tmp_path / "test_example.py").write_text(example)
@@ -34,7 +30,7 @@ def test_the_documented_example_passes(
     }
     result = subprocess.run(
         [
-            sys.executable,
+            installed_wheel.python,
             "-m",
             "pytest",
             "-q",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries
 from numproxy.router.store.dialect import create_engine, session_factory
 from numproxy.router.store.models import Pool, Session
+from tests.support.callers import TEST_CALLERS, TestAuthentication, caller_channel
 from tests.support.postgres import free_port
 from tests.support.router_inbound import FakeClock
 
@@ -129,19 +131,39 @@ async def stored_status(engine: AsyncEngine, session_id: str) -> tuple[str, str 
         return row.status, row.closed_reason
 
 
+def api_router_settings(database_url: str, **settings: Any) -> RouterSettings:
+    """Settings of an in-process test router on port 0 (callers: ``TEST_CALLERS`` unless
+    given)."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "database_url": SecretStr(database_url),
+        "sender_address": f"127.0.0.1:{free_port()}",  # nothing listens: greetings stay queued
+        "shutdown_grace": 1.0,
+        "callers": TEST_CALLERS,
+    }
+    return RouterSettings(**{**values, **settings})
+
+
 @asynccontextmanager
-async def router_channel(database_url: str, **settings: Any) -> AsyncIterator[grpc.aio.Channel]:
-    """A real router (in this process, port 0) on ``database_url``, and a channel to it."""
-    config = RouterSettings(
-        host="127.0.0.1",
-        port=0,
-        database_url=SecretStr(database_url),
-        sender_address=f"127.0.0.1:{free_port()}",  # nothing listens: greetings stay queued
-        shutdown_grace=1.0,
-        **settings,
-    )
-    async with running_router(config) as port:
-        channel = open_channel(f"127.0.0.1:{port}")
+async def api_router(
+    config: RouterSettings, clock: FakeClock | None = None, anonymous: str | None = None
+) -> AsyncIterator[str]:
+    """A router in this process whose callers are named by the test (tests/support/callers.py;
+    ``anonymous``: the caller of calls naming none); yields its address."""
+    authentication = [TestAuthentication(anonymous)]
+    async with running_router(config, clock, authentication) as port:
+        yield f"127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def router_channel(
+    database_url: str, caller: str | None = "admin", **settings: Any
+) -> AsyncIterator[grpc.aio.Channel]:
+    """A real router (in this process, port 0) on ``database_url``, and a channel to it whose
+    calls are made as ``caller``."""
+    async with api_router(api_router_settings(database_url, **settings)) as address:
+        channel = caller_channel(address, caller)
         try:
             yield channel
         finally:
@@ -170,6 +192,9 @@ def router_process(database_url: str, **env: str) -> Iterator[RouterProcess]:
         "NUMPROXY_ROUTER_PORT": str(port),
         "NUMPROXY_ROUTER_SENDER_ADDRESS": f"127.0.0.1:{free_port()}",
         "NUMPROXY_ROUTER_LOG_FORMAT": "json",
+        # No authentication layer in the process: its calls are made as admin.
+        "NUMPROXY_ROUTER_CALLERS": json.dumps(TEST_CALLERS),
+        "NUMPROXY_ROUTER_ANONYMOUS_CALLER": "admin",
         **env,
     }
     with tempfile.TemporaryFile() as log:

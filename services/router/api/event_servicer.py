@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from numproxy.common.errors import Context
 from numproxy.router.api import convert
+from numproxy.router.api.access import SessionAccess, allowed_pools, check_pool
 from numproxy.router.events.stream import EventQuery, Events
 from numproxy.router.sessions import names
 from numproxy.router.store.events import StoredEvent
@@ -15,30 +16,38 @@ _TYPE_PREFIX = "EVENT_TYPE_"
 
 
 class EventServicer(event_pb2_grpc.EventServiceServicer):
-    def __init__(self, events: Events) -> None:
-        self._events = events
+    """A pool-limited caller gets only its pools' events."""
 
-    async def WatchEvents(
-        self, request: event_pb2.WatchEventsRequest, context: Context
-    ) -> AsyncIterator[event_pb2.WatchEventsResponse]:
-        query = EventQuery(
+    def __init__(self, events: Events, access: SessionAccess) -> None:
+        self._events = events
+        self._access = access
+
+    async def _query(
+        self, request: event_pb2.WatchEventsRequest | event_pb2.ListEventsRequest
+    ) -> EventQuery:
+        if request.pool:
+            check_pool(request.pool)
+        if request.session:
+            await self._access.check(request.session, field="session")
+        return EventQuery(
             after_cursor=request.after_cursor,
             pool=request.pool,
             session=request.session,
             types=type_names(request.types),
+            within=allowed_pools(),
         )
+
+    async def WatchEvents(
+        self, request: event_pb2.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[event_pb2.WatchEventsResponse]:
+        query = await self._query(request)
         async for found in self._events.watch(query):
             yield event_pb2.WatchEventsResponse(events=[event_message(e) for e in found])
 
     async def ListEvents(
         self, request: event_pb2.ListEventsRequest, context: Context
     ) -> event_pb2.ListEventsResponse:
-        query = EventQuery(
-            after_cursor=request.after_cursor,
-            pool=request.pool,
-            session=request.session,
-            types=type_names(request.types),
-        )
+        query = await self._query(request)
         page = await self._events.list_events(query, request.page_size, request.page_token)
         return event_pb2.ListEventsResponse(
             events=[event_message(event) for event in page.items],

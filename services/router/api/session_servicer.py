@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from numproxy.common.errors import Context
 from numproxy.router.api import convert
+from numproxy.router.api.access import SessionAccess, allowed_pools, check_pool
 from numproxy.router.sessions.membership import Membership
 from numproxy.router.sessions.messaging import SessionMessaging
+from numproxy.router.sessions.names import DEFAULT_POOL
 from numproxy.router.sessions.sessions import ParticipantSpec, Sessions, SessionSpec
 from numproxy.v1 import session_pb2, session_pb2_grpc
 
@@ -15,16 +17,24 @@ def _participant(spec: session_pb2.ParticipantSpec) -> ParticipantSpec:
 
 
 class SessionServicer(session_pb2_grpc.SessionServiceServicer):
+    """Each call naming a session checks it against the caller's pool limit first."""
+
     def __init__(
-        self, sessions: Sessions, messaging: SessionMessaging, membership: Membership
+        self,
+        sessions: Sessions,
+        messaging: SessionMessaging,
+        membership: Membership,
+        access: SessionAccess,
     ) -> None:
         self._sessions = sessions
         self._messaging = messaging
         self._membership = membership
+        self._access = access
 
     async def CreateSession(
         self, request: session_pb2.CreateSessionRequest, context: Context
     ) -> session_pb2.CreateSessionResponse:
+        check_pool(request.pool or DEFAULT_POOL)
         spec = SessionSpec(
             participants=[_participant(p) for p in request.participants],
             pool=request.pool,
@@ -40,12 +50,15 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def GetSession(
         self, request: session_pb2.GetSessionRequest, context: Context
     ) -> session_pb2.GetSessionResponse:
+        await self._access.check(request.name)
         session = await self._sessions.get_session(request.name)
         return session_pb2.GetSessionResponse(session=convert.session_message(session))
 
     async def ListSessions(
         self, request: session_pb2.ListSessionsRequest, context: Context
     ) -> session_pb2.ListSessionsResponse:
+        if request.pool:
+            check_pool(request.pool)
         page = await self._sessions.list_sessions(
             size=request.page_size,
             token=request.page_token,
@@ -54,6 +67,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             pool=request.pool,
             request_id=request.request_id,
             metadata=dict(request.metadata),
+            within=allowed_pools(),
         )
         return session_pb2.ListSessionsResponse(
             sessions=[convert.session_message(s) for s in page.items],
@@ -63,6 +77,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def UpdateSession(
         self, request: session_pb2.UpdateSessionRequest, context: Context
     ) -> session_pb2.UpdateSessionResponse:
+        await self._access.check(request.session.name, field="session.name")
         session = await self._sessions.update_session(
             request.session.name,
             list(request.update_mask.paths),
@@ -75,12 +90,14 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def DeleteSession(
         self, request: session_pb2.DeleteSessionRequest, context: Context
     ) -> session_pb2.DeleteSessionResponse:
+        await self._access.check(request.name)
         await self._sessions.delete_session(request.name)
         return session_pb2.DeleteSessionResponse()
 
     async def ListInteractions(
         self, request: session_pb2.ListInteractionsRequest, context: Context
     ) -> session_pb2.ListInteractionsResponse:
+        await self._access.check(request.parent, field="parent")
         page = await self._sessions.list_interactions(
             request.parent, request.page_size, request.page_token
         )
@@ -92,6 +109,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def SendMessage(
         self, request: session_pb2.SendMessageRequest, context: Context
     ) -> session_pb2.SendMessageResponse:
+        await self._access.check(request.session, field="session")
         interaction = await self._messaging.send_message(
             request.session, request.to, request.text, request_id=request.request_id
         )
@@ -100,6 +118,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def AddParticipant(
         self, request: session_pb2.AddParticipantRequest, context: Context
     ) -> session_pb2.AddParticipantResponse:
+        await self._access.check(request.session, field="session")
         session = await self._membership.add_participant(
             request.session, _participant(request.participant)
         )
@@ -108,5 +127,6 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def RemoveParticipant(
         self, request: session_pb2.RemoveParticipantRequest, context: Context
     ) -> session_pb2.RemoveParticipantResponse:
+        await self._access.check(request.session, field="session")
         session = await self._membership.remove_participant(request.session, request.number)
         return session_pb2.RemoveParticipantResponse(session=convert.session_message(session))

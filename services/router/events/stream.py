@@ -15,7 +15,7 @@ waits for the feed (events/feed.py). The stream ends when the router shuts down.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -44,12 +44,14 @@ EVENT_TYPES = tuple(EventType)
 
 @dataclass(frozen=True)
 class EventQuery:
-    """What a ListEvents or WatchEvents request asks for, before it is checked."""
+    """What a ListEvents or WatchEvents request asks for, before it is checked. ``within``:
+    only events of these pools (a pool-limited reader)."""
 
     after_cursor: int = 0
     pool: str = ""
     session: str = ""
     types: Sequence[str] = ()
+    within: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class _Checked:
     pool_id: str
     session_id: str
     types: tuple[str, ...]
+    within: tuple[str, ...] | None
 
 
 class Events:
@@ -79,6 +82,8 @@ class Events:
         checked = _check(query)
         size = page_size(size)
         scope = ["events", checked.after, checked.pool_id, checked.session_id, *checked.types]
+        if checked.within is not None:
+            scope.append(list(checked.within))
         key = decode_token(token, scope)
         after = checked.after
         if key:
@@ -130,20 +135,27 @@ class Events:
 
     async def _filter(self, checked: _Checked) -> Filter:
         pool_key: int | None = None
-        if checked.pool_id:
+        pool_keys: tuple[int, ...] | None = None
+        if checked.pool_id or checked.within is not None:
             async with self._engine.connect() as conn:
                 await conn.execution_options(**{READ_ONLY: True})
                 async with conn.begin():
-                    pool_key = (
-                        await conn.execute(select(Pool.id).where(Pool.name == checked.pool_id))
-                    ).scalar()
-            if pool_key is None:
+                    if checked.pool_id:
+                        pool_key = (
+                            await conn.execute(select(Pool.id).where(Pool.name == checked.pool_id))
+                        ).scalar()
+                    if checked.within is not None:
+                        found = await conn.execute(
+                            select(Pool.id).where(Pool.name.in_(checked.within))
+                        )
+                        pool_keys = tuple(found.scalars())
+            if checked.pool_id and pool_key is None:
                 raise NotFound(
                     f"pool {checked.pool_id!r} does not exist",
                     reason="POOL_NOT_FOUND",
                     metadata={"pool": names.pool_name(checked.pool_id)},
                 )
-        return Filter(pool_key, checked.session_id, checked.types)
+        return Filter(pool_key, checked.session_id, checked.types, pool_keys)
 
 
 def _check(query: EventQuery) -> _Checked:
@@ -171,6 +183,7 @@ def _check(query: EventQuery) -> _Checked:
         pool_id=names.pool_id(query.pool) if query.pool else "",
         session_id=names.session_id(query.session, field="session") if query.session else "",
         types=tuple(sorted(set(query.types))),
+        within=tuple(sorted(query.within)) if query.within is not None else None,
     )
 
 

@@ -1,7 +1,8 @@
 """Inbound housekeeping, beside the pipeline: multipart groups whose missing parts did not
 arrive in time are routed through the pipeline with the parts that did, dedupe records and
-routed parts older than the dedupe retention are purged, and events older than the event
-retention are pruned (a bounded batch per transaction, store/events.py)."""
+routed parts older than the dedupe retention are purged, events older than the event
+retention are pruned (a bounded batch per transaction, store/events.py), and so are audit
+entries older than the audit retention (audit/trail.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.periodic import Periodic
+from numproxy.router.audit.trail import AuditTrail
 from numproxy.router.clock import Clock
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.pipeline import InboundPipeline
@@ -34,8 +36,10 @@ class InboundHousekeeping:
         pipeline: InboundPipeline,
         settings: RouterSettings,
         clock: Clock,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._engine = engine
+        self._audit = audit
         self._pipeline = pipeline
         self._settings = settings
         self._clock = clock
@@ -88,6 +92,8 @@ class InboundHousekeeping:
         await self.flush_incomplete()
         await self.purge()
         await self.prune_events()
+        if self._audit is not None:
+            await self._audit.prune()
 
 
 def _failed(exc: Exception) -> None:

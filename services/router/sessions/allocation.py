@@ -1,4 +1,4 @@
-"""Choosing proxy numbers for a new session's participants (the core rule: README, How it works).
+"""Choosing proxy numbers for a new session's participants (the core rule: docs/concepts.md).
 
 For each participant: a number of the pool, not draining, on which that real number has no
 active participant row. Preference order: numbers the participant has not opted out of, then

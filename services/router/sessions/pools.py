@@ -6,7 +6,7 @@ to their end; adding it to its pool again re-activates it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,9 +106,12 @@ class Pools:
             pool = await get_pool(db, names.pool_id(name, field="name"))
             return _pool_info(pool, await _number_count(db, pool.id))
 
-    async def list_pools(self, size: int = 0, token: str = "") -> Page[PoolInfo]:
+    async def list_pools(
+        self, size: int = 0, token: str = "", within: Collection[str] | None = None
+    ) -> Page[PoolInfo]:
+        """A page of pools by name; ``within``: only these."""
         size = page_size(size)
-        scope = ["pools"]
+        scope: list[object] = ["pools"] if within is None else ["pools", sorted(within)]
         after = decode_token(token, scope)
         count = (
             select(func.count(ProxyNumber.id))
@@ -119,6 +122,8 @@ class Pools:
         query = select(Pool, count).order_by(Pool.name).limit(size + 1)
         if after:
             query = query.where(Pool.name > str(after[0]))
+        if within is not None:
+            query = query.where(Pool.name.in_(sorted(within)))
         async with reading(self._factory) as db:
             rows = (await db.execute(query)).all()
         infos = [_pool_info(pool, number_count) for pool, number_count in rows]
@@ -218,11 +223,18 @@ class Pools:
         return info
 
     async def list_numbers(
-        self, pool: str = "", size: int = 0, token: str = ""
+        self,
+        pool: str = "",
+        size: int = 0,
+        token: str = "",
+        within: Collection[str] | None = None,
     ) -> Page[NumberInfo]:
+        """A page of numbers by number, of one pool or all; ``within``: only these pools'."""
         pool_id = names.pool_id(pool) if pool else ""
         size = page_size(size)
-        scope = ["numbers", pool_id]
+        scope: list[object] = ["numbers", pool_id]
+        if within is not None:
+            scope.append(sorted(within))
         after = decode_token(token, scope)
         query = (
             select(ProxyNumber, Pool.name)
@@ -232,6 +244,8 @@ class Pools:
         )
         if after:
             query = query.where(ProxyNumber.number > str(after[0]))
+        if within is not None:
+            query = query.where(Pool.name.in_(sorted(within)))
         async with reading(self._factory) as db:
             if pool_id:
                 query = query.where(ProxyNumber.pool_id == (await get_pool(db, pool_id)).id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -306,9 +306,11 @@ class Sessions(Domain):
         pool: str = "",
         request_id: str = "",
         metadata: Mapping[str, str] | None = None,
+        within: Collection[str] | None = None,
     ) -> Page[SessionView]:
         """A page of sessions in creation order; every filter given must hold (``metadata``:
-        each of its key/value pairs is in the session's metadata)."""
+        each of its key/value pairs is in the session's metadata; ``within``: the session's
+        pool is one of these)."""
         size = page_size(size)
         number = (
             normalize(participant_number, field="participant_number") if participant_number else ""
@@ -325,6 +327,8 @@ class Sessions(Domain):
             )
         pool_id = names.pool_id(pool) if pool else ""
         scope = ["sessions", number, status, pool_id, request_id, sorted(wanted.items())]
+        if within is not None:
+            scope.append(sorted(within))
         after = decode_token(token, scope)
         now = self._clock.now()
         query = (
@@ -341,6 +345,8 @@ class Sessions(Domain):
             query = query.where(_effective_status_is(status, now))
         if request_id:
             query = query.where(Session.request_id == request_id)
+        if within is not None:
+            query = query.where(Pool.name.in_(sorted(within)))
         for key, value in sorted(wanted.items()):
             query = query.where(json_text_equals(Session.attributes, key, value))
         if after:

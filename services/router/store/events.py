@@ -70,11 +70,13 @@ async def newest(conn: AsyncConnection) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """Which events a reader wants: by pool (its key), session, types; None/empty: all."""
+    """Which events a reader wants: by pool (its key), session, types; None/empty: all.
+    ``pool_keys``: only events of these pools (a pool-limited reader)."""
 
     pool_key: int | None = None
     session_id: str = ""
     types: tuple[str, ...] = ()
+    pool_keys: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,8 @@ async def page(
         query = query.where(Event.session_id == wanted.session_id)
     if wanted.types:
         query = query.where(Event.type.in_(wanted.types))
+    if wanted.pool_keys is not None:
+        query = query.where(Event.pool_id.in_(wanted.pool_keys))
     return [
         StoredEvent(
             seq=row.seq,

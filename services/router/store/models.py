@@ -340,3 +340,26 @@ class HookDecision(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     decision: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEntry(Base):
+    """One audited API call (router/audit/): who, which RPC, what it concerned, how it ended.
+    Self-contained (names, not keys), so entries outlive what they name."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_created", "created_at"),
+        Index("ix_audit_entry_caller_id", "caller", "id"),
+        Index("ix_audit_entry_session_id", "session_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    caller: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str] = mapped_column(String(128))
+    # "" when the call concerned no session / pool (or it is not known).
+    session_id: Mapped[str] = mapped_column(String(36))
+    pool: Mapped[str] = mapped_column(String(63))
+    # The gRPC status code name, and the ErrorInfo reason of a failure ("" on success).
+    code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))

@@ -1,4 +1,4 @@
-"""Sample webhooks, as Vonage sends them (reference §1, §5, §6)."""
+"""Sample webhooks, as Vonage sends them: inbound SMS, delivery receipts, Messages-API inbound."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from pydantic import SecretStr
 
 from numproxy.client import (
     FailedPreconditionError,
@@ -19,15 +18,22 @@ from numproxy.client import (
     NumproxyClient,
     UnavailableError,
 )
-from numproxy.router.__main__ import running_router
-from numproxy.router.settings import RouterSettings
 from numproxy.router.store import events as store_events
 from numproxy.router.store import rows
 from numproxy.router.store.dialect import create_engine
 from numproxy.router.store.states import EventType
 from numproxy.v1 import event_pb2, session_pb2
 from tests.support.postgres import free_port
-from tests.support.router_sessions import ALICE, BOB, CAROL, US1, US2, router_channel
+from tests.support.router_sessions import (
+    ALICE,
+    BOB,
+    CAROL,
+    US1,
+    US2,
+    api_router,
+    api_router_settings,
+    router_channel,
+)
 
 STEP = 5.0
 
@@ -157,16 +163,10 @@ async def test_a_cursor_older_than_the_retention_has_expired(database_url: str) 
 async def test_streams_end_when_the_router_shuts_down(
     database_url: str,
 ) -> None:
-    settings = RouterSettings(
-        host="127.0.0.1",
-        port=0,
-        database_url=SecretStr(database_url),
-        sender_address=f"127.0.0.1:{free_port()}",
-        shutdown_grace=30.0,
-    )
-    router = running_router(settings)
-    port = await router.__aenter__()
-    async with NumproxyClient(f"127.0.0.1:{port}") as client:
+    settings = api_router_settings(database_url, shutdown_grace=30.0)
+    router = api_router(settings, anonymous="admin")
+    address = await router.__aenter__()
+    async with NumproxyClient(address) as client:
         await client.create_pool("default")
         await client.add_numbers("default", [US1, US2])
         session = await client.create_session(ALICE, BOB)

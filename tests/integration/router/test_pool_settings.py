@@ -10,19 +10,20 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.cli.main import main as cli
 from numproxy.client import InvalidArgumentError, NotFoundError, NumproxyClient
 from numproxy.common.errors import InvalidArgument
-from numproxy.router.__main__ import running_router
 from numproxy.router.sessions import pool_settings
 from numproxy.router.sessions.pools import PoolSpec
-from numproxy.router.settings import RouterSettings
 from numproxy.v1 import pool_pb2
-from tests.support.postgres import free_port
-from tests.support.router_sessions import make_domain, router_channel
+from tests.support.router_sessions import (
+    api_router,
+    api_router_settings,
+    make_domain,
+    router_channel,
+)
 
 FULL = PoolSpec(
     max_participants=3,
@@ -202,15 +203,9 @@ async def test_update_pool_over_grpc(client: NumproxyClient) -> None:
 async def test_pool_create_and_update_from_the_command_line(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = RouterSettings(
-        host="127.0.0.1",
-        port=0,
-        database_url=SecretStr(database_url),
-        sender_address=f"127.0.0.1:{free_port()}",
-        shutdown_grace=1.0,
-    )
-    async with running_router(config) as port:
-        common = ["--router", f"127.0.0.1:{port}", "--json"]
+    config = api_router_settings(database_url)
+    async with api_router(config, anonymous="admin") as address:
+        common = ["--router", address, "--json"]
         created = await asyncio.to_thread(
             cli,
             [

@@ -27,7 +27,8 @@ from tests.support.router_sessions import (
 
 
 async def test_serves_health_and_reflection_for_its_services(database_url: str) -> None:
-    async with router_channel(database_url) as channel:
+    # Health and reflection answer callers without an identity (the kubelet's probe).
+    async with router_channel(database_url, caller=None, reflection=True) as channel:
         for service in ("", *SERVICES):
             assert await is_serving(channel, service)
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -35,6 +36,15 @@ async def test_serves_health_and_reflection_for_its_services(database_url: str) 
         replies = [r async for r in reflection.ServerReflectionInfo(iter([request]))]
         listed = {s.name for s in replies[0].list_services_response.service}
         assert set(SERVICES) <= listed
+
+
+async def test_reflection_is_off_by_default(tmp_path: Path) -> None:
+    async with router_channel(f"sqlite+aiosqlite:///{tmp_path}/router.db") as channel:
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            _ = [r async for r in reflection.ServerReflectionInfo(iter([request]))]
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 async def test_not_serving_while_the_database_cannot_answer(tmp_path: Path) -> None:
@@ -92,9 +102,14 @@ async def test_every_api_answers_unavailable_while_the_database_is_down() -> Non
     )
 
 
-def test_main_usage() -> None:
-    assert main(["--help"]) == 0
-    assert main(["unexpected"]) == 2
+def test_main_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as helped:
+        main(["--help"])
+    assert helped.value.code == 0
+    assert "--sweep-interval" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main(["unexpected"])
+    assert refused.value.code == 2
 
 
 async def test_the_router_process_serves_and_stops_on_sigterm(database_url: str) -> None:

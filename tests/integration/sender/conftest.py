@@ -10,7 +10,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from numproxy.common.grpc_client import open_channel
 from numproxy.common.http_client import build_http_client
 from numproxy.common.http_server import running_http
 from numproxy.internal.v1 import sender_pb2_grpc
@@ -20,6 +19,7 @@ from numproxy.sender.vonage import VonageClient
 from numproxy.simulator.app import create_app
 from numproxy.simulator.settings import SimulatorSettings
 from tests.integration.sender.helpers import SIGNATURE_SECRET, RunningSender, SenderFactory, Sim
+from tests.support.callers import TestAuthentication, caller_channel
 
 
 @pytest.fixture
@@ -39,10 +39,13 @@ async def simulator() -> AsyncIterator[Sim]:
 
 @pytest.fixture
 def start_sender(simulator: Sim) -> SenderFactory:
-    """``async with start_sender(**settings) as stub``: a sender pointed at the simulator."""
+    """``async with start_sender(**settings) as stub``: a sender pointed at the simulator,
+    called as ``caller`` (by default the router)."""
 
     @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[RunningSender]:
+    async def start(
+        caller: str | None = "router", **overrides: Any
+    ) -> AsyncIterator[RunningSender]:
         values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": 0,
@@ -55,10 +58,12 @@ def start_sender(simulator: Sim) -> SenderFactory:
         settings = SenderSettings(**values)
         http = build_http_client(settings.http_transport, timeout=settings.http_timeout)
         client = VonageClient(http, settings.base_url, credentials(settings))
-        service = build_service(settings, build_sender(settings, client))
+        service = build_service(
+            settings, build_sender(settings, client), authentication=[TestAuthentication()]
+        )
         service.on_shutdown(http.aclose)
         port = await service.start()
-        channel = open_channel(f"127.0.0.1:{port}")
+        channel = caller_channel(f"127.0.0.1:{port}", caller)
         try:
             yield RunningSender(sender_pb2_grpc.SenderServiceStub(channel), channel)
         finally:

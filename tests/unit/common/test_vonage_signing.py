@@ -1,4 +1,4 @@
-"""The reference's signature vectors (vonage-sms-api.md §2)."""
+"""Known signature vectors for Vonage's SMS-API signing methods."""
 
 from numproxy.common.vonage_signing import sign, signing_base, verify
 

@@ -9,7 +9,7 @@ import pytest
 from numproxy.gateway.delivery_receipt import parse_delivery_receipt
 from numproxy.gateway.errors import WebhookError
 
-# The reference's sample (§5), decoded, plus the optional fields.
+# Vonage's documented sample receipt, decoded, plus the optional fields.
 DLR = {
     "msisdn": "4527631111",
     "to": "Tak",

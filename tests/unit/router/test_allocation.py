@@ -1,4 +1,4 @@
-"""Choosing proxy numbers (the core rule, design.md) on SQLite and PostgreSQL."""
+"""Choosing proxy numbers (the core rule, docs/concepts.md) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inbound routing (design.md steps 1, 3-5) on SQLite and PostgreSQL."""
+"""Inbound routing (docs/concepts.md, the inbound pipeline) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

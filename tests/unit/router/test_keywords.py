@@ -1,4 +1,4 @@
-"""Keywords and opt-outs (design.md step 6, reference §7) on SQLite and PostgreSQL."""
+"""Keywords and opt-outs (docs/concepts.md, the inbound pipeline) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

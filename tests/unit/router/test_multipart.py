@@ -1,4 +1,4 @@
-"""Multipart reassembly (design.md step 2) on SQLite and PostgreSQL."""
+"""Multipart reassembly (docs/concepts.md, the inbound pipeline) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

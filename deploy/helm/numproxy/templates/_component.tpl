@@ -286,8 +286,6 @@ spec:
         {{- end }}
         {{- with $np.router.clients }}
         {{- toYaml . | nindent 8 }}
-        {{- else }}
-        - podSelector: {}
         {{- end }}
     {{- else if eq $c "sender" }}
     - ports:

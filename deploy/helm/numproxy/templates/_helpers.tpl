@@ -159,7 +159,15 @@ inline. User `config` entries come last and win.
 {{- if eq $root.Values.database.type "sqlite" }}
 {{- $_ := set $env "DATABASE_URL" (include "numproxy.sqliteUrl" $root) }}
 {{- end }}
+{{- $callers := deepCopy $root.Values.router.callers }}
+{{- if and $root.Values.console.enabled (not (hasKey $callers "console")) }}
+{{- $_ := set $callers "console" (dict "scopes" (list "sessions:read" "sessions:write" "interactions:read" "pools:admin" "events:read")) }}
+{{- end }}
+{{- $_ := set $env "CALLERS" (toJson $callers) }}
+{{- $_ := set $env "REFLECTION" (toString $root.Values.grpcReflection) }}
 {{- else if eq $c "sender" }}
+{{- $_ := set $env "CALLERS" (toJson $root.Values.sender.callers) }}
+{{- $_ := set $env "REFLECTION" (toString $root.Values.grpcReflection) }}
 {{- $_ := set $env "BASE_URL" (ternary (include "numproxy.simulatorUrl" $root) $root.Values.sender.baseUrl $root.Values.simulator.enabled) }}
 {{- $_ := set $env "AUTH_METHOD" $root.Values.sender.authMethod }}
 {{- $_ := set $env "METRICS_PORT" (toString $root.Values.metrics.port) }}

@@ -4,8 +4,8 @@ A W3C ``traceparent`` (55 characters), written with an outbound row when tracing
 send that happens later, in another task or another replica, joins the trace of the message
 that caused it; the delivery receipt's span links to it. NULL when tracing is off.
 
-Revision ID: 0004_outbox_trace_context
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29 02:30:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_outbox_trace_context"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

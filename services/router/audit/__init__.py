@@ -1,0 +1,1 @@
+"""The audit trail: audited API calls written in batches, read back, pruned by retention."""
