@@ -109,8 +109,12 @@ def test_service_monitors_and_metrics_ports(helm: Path) -> None:
         component = name.removeprefix("numproxy-").upper()
         assert config[f"NUMPROXY_{component}_METRICS_PORT"] == "9090"
         policy = one(docs, "NetworkPolicy", name)
-        ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
-        assert 9090 in ports
+        (scrape,) = [
+            rule
+            for rule in policy["spec"]["ingress"]
+            if {"port": 9090, "protocol": "TCP"} in rule["ports"]
+        ]
+        assert scrape["from"] == [{"namespaceSelector": {}}], "any pod of the cluster"
     assert not of_kind(rendered(helm), "ServiceMonitor"), "off by default"
     assert not of_kind(rendered(helm), "PrometheusRule"), "off by default"
 

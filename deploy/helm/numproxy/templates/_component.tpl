@@ -313,9 +313,9 @@ spec:
         {{- include "numproxy.podPeer" (dict "root" $root "component" "test") | nindent 8 }}
       {{- end }}
     {{- end }}
-    {{- /* The gateway's /metrics shares the webhook port: a rule of its own only when the
-    scrapers are named (else it would open the webhooks to any source). */}}
-    {{- $metricsPort := ternary (ternary $port "" (gt (len $np.metrics.from) 0)) (include "numproxy.metricsPort" .) (eq $c "gateway") }}
+    {{- /* The gateway's /metrics shares the webhook port: a rule of its own only when
+    gateway.from restricts that port (else any source reaches it already). */}}
+    {{- $metricsPort := ternary (ternary $port "" (gt (len $np.gateway.from) 0)) (include "numproxy.metricsPort" .) (eq $c "gateway") }}
     {{- if $metricsPort }}
     # Prometheus scraping /metrics.
     - ports:
