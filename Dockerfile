@@ -14,22 +14,26 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/numproxy
-# Dependencies first (a layer that only changes with them): from the wheelhouse when one was
-# prepared (scripts/docker/wheelhouse.sh), otherwise from PyPI with the project below; either
-# way at the versions pinned in deploy/requirements.lock. The
-# wildcard makes the wheelhouse optional: a plain checkout builds as it is.
-COPY pyproject.toml scripts/docker/wheelhouse* /wheels/
-RUN if [ -f /wheels/requirements.txt ]; then \
-        /opt/numproxy/bin/pip install --no-index --find-links /wheels -r /wheels/requirements.txt; \
-    fi
-COPY pyproject.toml README.md LICENSE deploy/requirements.lock /src/
+# Dependencies first (a layer that only changes with them): exactly what
+# deploy/requirements.lock pins, every file checked against the lock's hashes
+# (--require-hashes), from the wheelhouse when one was prepared (scripts/docker/wheelhouse.sh),
+# otherwise from PyPI. The wildcard makes the wheelhouse optional: a plain checkout builds as it
+# is.
+COPY deploy/requirements.lock scripts/docker/wheelhouse* /wheels/
+RUN set -e; \
+    if [ -f /wheels/requirements.txt ]; then set -- --no-index --find-links /wheels; fi; \
+    /opt/numproxy/bin/pip install "$@" --require-hashes --no-deps -r /wheels/requirements.lock
+COPY pyproject.toml README.md LICENSE /src/
 COPY services/ /src/services/
 # The checkout's top-level `numproxy -> services` symlink, which setuptools' package discovery
 # walks (package-dir maps the `numproxy` package onto services/).
 RUN ln -s services /src/numproxy
+# numproxy itself (built here, so it has no hash to check) with nothing else: `pip check`
+# fails the build when the lock lacks one of its dependencies.
 RUN set -e; \
     if [ -f /wheels/requirements.txt ]; then set -- --no-index --find-links /wheels; fi; \
-    /opt/numproxy/bin/pip install "$@" -c /src/requirements.lock /src; \
+    /opt/numproxy/bin/pip install "$@" --no-deps /src; \
+    /opt/numproxy/bin/pip check; \
     /opt/numproxy/bin/pip uninstall -q -y pip setuptools wheel 2>/dev/null || true; \
     /opt/numproxy/bin/python -m compileall -q /opt/numproxy/lib >/dev/null; \
     find /opt/numproxy -name '*.dist-info' -prune -o -name 'tests' -type d -path '*/site-packages/*/tests' -prune -exec rm -rf {} +; \

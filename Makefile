@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check links lint fmt clean
+.PHONY: help install run test test-unit test-integration test-e2e test-faults protos protos-check docs docs-check links lint fmt audit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ help:
 run: install
 	$(BIN)/numproxy dev
 
-## test: lint, generated-code check and every test suite
-test: install lint protos-check docs-check links
+## test: lint, generated-code check, link check, dependency audit and every test suite
+test: install lint protos-check docs-check links audit
 	$(BIN)/python -m pytest -q
 
 ## test-unit: tests/unit (logic called directly; SQLite and PostgreSQL)
@@ -76,6 +76,10 @@ lint: install
 	$(BIN)/ruff check services tests scripts bench docs/examples
 	$(BIN)/ruff format --check services tests scripts bench docs/examples
 	$(BIN)/mypy
+
+## audit: the image's pinned dependencies against known advisories (skipped, and said so, offline)
+audit: install
+	bash scripts/audit.sh
 
 ## fmt: ruff fix + format
 fmt: install

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.router.store.dialect import create_engine
@@ -18,6 +19,22 @@ from tests.support.user_project import InstalledWheel, install_wheel
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEMPLATE_DB = "numproxy_template"
+
+# Property tests: "ci" (the default) draws the same examples on every run, so a failure is
+# reproducible; HYPOTHESIS_PROFILE=explore draws new and more of them.
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=_SLOW_OK,
+)
+settings.register_profile(
+    "explore", max_examples=500, deadline=None, suppress_health_check=_SLOW_OK
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -37,15 +37,15 @@ def digits(number: str) -> str:
 
 
 def mask(number: str) -> str:
-    """Mask a phone number for logs: ``+15550100123`` -> ``+1555***0123``."""
+    """Mask a phone number for logs and pages: the country code and the last two digits stay
+    (``+15550100123`` -> ``+1***23``); anything shorter than a number is ``***``."""
     if not number:
         return number
     plus = "+" if number.startswith("+") else ""
-    body = number[len(plus) :]
+    body = re.sub(r"\D", "", number)  # formatting (and anything else) never shows
     if len(body) < 7:
         return plus + "***"
-    keep = 4 if len(body) >= 10 else 2
-    return f"{plus}{body[:keep]}***{body[-4:]}"
+    return f"{plus}{country_calling_code(body)}***{body[-2:]}"
 
 
 def mask_numbers_in(text: str) -> str:

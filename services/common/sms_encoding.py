@@ -21,6 +21,8 @@ GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
 # Parts of one concatenated SMS at most: its user data header counts them in one byte.
 MAX_CONCAT_PARTS = 255
+# Characters of one message at most (the provider accepts up to 3200; longer is refused).
+MAX_TEXT_CHARS = 3200
 
 
 class Encoding(StrEnum):

@@ -26,13 +26,13 @@ def parse_inbound_message(body: bytes, claims: Mapping[str, Any]) -> inbound_pb2
         raise bad_request("UNSUPPORTED_MESSAGE_TYPE", f"message_type {kind!r} is not handled")
     if "text" not in params:
         raise bad_request("MISSING_PARAMETER", "text is required for message_type text")
-    api_key = claims.get("api_key")
+    claimed = {key: value for key, value in claims.items() if isinstance(value, str)}
     request = inbound_pb2.ReceiveSmsRequest(
         message_id=fields.message_id(params, "message_uuid"),
-        api_key=api_key if isinstance(api_key, str) else "",
+        api_key=fields.short(claimed, "api_key", fields.MAX_ID_CHARS),
         from_number=fields.phone_number(params, "from"),
         to_number=fields.phone_number(params, "to"),
-        text=params["text"],
+        text=fields.text(params, "text"),
         type=inbound_pb2.MESSAGE_TYPE_TEXT,
     )
     message_time = fields.timestamp(params, "timestamp")

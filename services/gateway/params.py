@@ -8,6 +8,7 @@ parsers read.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -19,6 +20,15 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 _V = TypeVar("_V")
+
+# What a body may say it is written in (Vonage sends UTF-8). Other codecs are refused rather
+# than trusted to fail cleanly on hostile bytes.
+CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+# Arrays and objects inside one another at most: Vonage's deepest is 2 (Messages API `usage`).
+MAX_JSON_DEPTH = 8
+# A JSON string (skipped whole; possessive, and an unterminated one runs to the end, so the
+# scan stays linear) or one bracket.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]')
 
 
 def media_type(request: Request) -> tuple[str, str]:
@@ -40,7 +50,13 @@ def require_media_type(request: Request, *allowed: str) -> tuple[str, str]:
         raise WebhookError(
             415,
             "UNSUPPORTED_MEDIA_TYPE",
-            f"Content-Type must be {' or '.join(allowed)}, got {kind or 'none'!r}",
+            f"Content-Type must be {' or '.join(allowed)}, got {kind[:40] or 'none'!r}",
+        )
+    if charset not in CHARSETS:
+        raise WebhookError(
+            415,
+            "UNSUPPORTED_CHARSET",
+            f"charset must be utf-8 (or ascii, iso-8859-1), got {charset[:40]!r}",
         )
     return kind, charset
 
@@ -63,8 +79,10 @@ async def read_params(request: Request, max_bytes: int) -> dict[str, str]:
     A POST's query string is ignored: nothing in it is used, so nothing in it needs signing.
     """
     if request.method == "GET":
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        return parse_urlencoded(query, "utf-8", source="query string")
+        raw: bytes = request.scope.get("query_string", b"")
+        if len(raw) > max_bytes:
+            raise WebhookError(414, "QUERY_TOO_LONG", f"query string exceeds {max_bytes} bytes")
+        return parse_urlencoded(raw.decode("latin-1"), "utf-8", source="query string")
     kind, charset = require_media_type(request, FORM, JSON)
     body = await read_body(request, max_bytes)
     if kind == FORM:
@@ -79,7 +97,7 @@ async def read_params(request: Request, max_bytes: int) -> dict[str, str]:
 def parse_urlencoded(text: str, charset: str, *, source: str) -> dict[str, str]:
     try:
         pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):
         raise bad_request("INVALID_BODY", f"{source} is not valid {charset}") from None
     return _unique(pairs, source)
 
@@ -105,6 +123,7 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         return _unique(pairs, "JSON body")
 
+    _check_depth(body)
     try:
         document = json.loads(body, object_pairs_hook=unique_pairs)
     except (UnicodeDecodeError, ValueError):
@@ -117,6 +136,21 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     except UnicodeEncodeError:
         raise bad_request("INVALID_BODY", "JSON body contains invalid unicode escapes") from None
     return document
+
+
+def _check_depth(body: bytes) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH before parsing (the parser recurses)."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(body):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise bad_request(
+                    "JSON_TOO_DEEP", f"JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+                )
+        elif bracket in (b"]", b"}"):
+            depth -= 1
 
 
 def _unique(pairs: list[tuple[str, _V]], source: str) -> dict[str, _V]:

@@ -56,7 +56,7 @@ async def _sms_params(request: Request) -> dict[str, str]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             data = None
         if isinstance(data, dict):
             params.update({k: _json_value(v) for k, v in data.items() if v is not None})

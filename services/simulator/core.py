@@ -12,6 +12,7 @@ import httpx
 
 from numproxy.common.errors import DomainError
 from numproxy.common.numbers import digits, normalize
+from numproxy.common.sms_encoding import MAX_CONCAT_PARTS
 from numproxy.simulator import payloads
 from numproxy.simulator.settings import SimulatorSettings
 from numproxy.simulator.sms_api import Accepted, SmsApi
@@ -51,8 +52,11 @@ class InboundRequest:
         if fmt not in INBOUND_FORMATS:
             raise BadRequest(f"format must be one of {', '.join(INBOUND_FORMATS)}")
         split = data.get("split", False)
-        if not isinstance(split, bool | int):
+        if not isinstance(split, bool | int) or (not isinstance(split, bool) and split < 0):
             raise BadRequest("split must be true/false or a number of parts")
+        # As on the air: a concatenated SMS has at most MAX_CONCAT_PARTS parts.
+        if len(payloads.split_parts(text, split)) > MAX_CONCAT_PARTS:
+            raise BadRequest(f"text would take more than {MAX_CONCAT_PARTS} parts")
         return cls(
             from_number,
             to_number,

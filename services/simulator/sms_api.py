@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from numproxy.common.sms_encoding import Encoding, count_parts
+from numproxy.common.sms_encoding import MAX_TEXT_CHARS, Encoding, count_parts
 from numproxy.common.vonage_signing import verify
 from numproxy.simulator.settings import SimulatorSettings
 from numproxy.simulator.state import (
@@ -52,7 +52,6 @@ ERROR_TEXTS: dict[int, str] = {
     34: "Invalid msisdn",
 }
 
-MAX_TEXT = 3200
 _TO = re.compile(r"^\+?[0-9]{7,15}$")
 _NUMERIC_FROM = re.compile(r"^\+?[0-9]{1,15}$")
 _ALPHA_FROM = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
@@ -210,7 +209,7 @@ class SmsApi:
         if not (_NUMERIC_FROM.match(sender) or _ALPHA_FROM.match(sender)):
             raise Rejected(15)
         self._validate_optional(params)
-        if len(text) > MAX_TEXT:
+        if len(text) > MAX_TEXT_CHARS:
             raise Rejected(12)
         if kind == "binary":
             parts = max(1, -(-len(params["body"]) // 280))  # hex body, 140 bytes per SMS

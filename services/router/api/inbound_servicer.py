@@ -7,8 +7,9 @@ from opentelemetry.trace import SpanKind
 from numproxy.common import tracing
 from numproxy.common.call_errors import each_item
 from numproxy.common.errors import Context, InvalidArgument
+from numproxy.common.input_text import identifier_problem, text_problem
 from numproxy.common.numbers import normalize
-from numproxy.common.sms_encoding import MAX_CONCAT_PARTS
+from numproxy.common.sms_encoding import MAX_CONCAT_PARTS, MAX_TEXT_CHARS
 from numproxy.internal.v1 import call_error_pb2, inbound_pb2, inbound_pb2_grpc
 from numproxy.router.api.errors import database_outage
 from numproxy.router.inbound.message import InboundResult, IncomingSms, Outcome
@@ -18,6 +19,9 @@ from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
 SERVICE_NAME = "numproxy.internal.v1.InboundService"
 # Column sizes of the dedupe and multipart keys.
 _MAX_ID = 64
+# A receipt's client-ref (the provider allows 100) and status ("delivered", "failed"...).
+_MAX_CLIENT_REF = 100
+_MAX_STATUS = 20
 
 _OUTCOMES = {
     Outcome.FORWARDED: inbound_pb2.INBOUND_OUTCOME_FORWARDED,
@@ -89,6 +93,11 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
             raise InvalidArgument(
                 "message_id or client_ref is required", reason="MISSING_MESSAGE_ID"
             )
+        _check_identifiers(
+            ("message_id", request.message_id, _MAX_ID),
+            ("client_ref", request.client_ref, _MAX_CLIENT_REF),
+            ("status", request.status, _MAX_STATUS),
+        )
         receipt = DeliveryReceipt(
             message_id=request.message_id,
             status=request.status,
@@ -105,17 +114,14 @@ def sms_from_proto(request: inbound_pb2.ReceiveSmsRequest) -> IncomingSms:
         raise InvalidArgument(
             "message_id is required", reason="MISSING_MESSAGE_ID", metadata={"field": "message_id"}
         )
-    for field, value in (
-        ("message_id", request.message_id),
-        ("api_key", request.api_key),
-        ("concat_ref", request.concat_ref),
-    ):
-        if len(value) > _MAX_ID:
-            raise InvalidArgument(
-                f"{field} is longer than {_MAX_ID} characters",
-                reason="FIELD_TOO_LONG",
-                metadata={"field": field},
-            )
+    _check_identifiers(
+        ("message_id", request.message_id, _MAX_ID),
+        ("api_key", request.api_key, _MAX_ID),
+        ("concat_ref", request.concat_ref, _MAX_ID),
+    )
+    problem = text_problem(request.text, MAX_TEXT_CHARS)
+    if problem:
+        raise InvalidArgument(f"text {problem}", reason="INVALID_TEXT", metadata={"field": "text"})
     _check_concat(request)
     return IncomingSms(
         message_id=request.message_id,
@@ -129,6 +135,17 @@ def sms_from_proto(request: inbound_pb2.ReceiveSmsRequest) -> IncomingSms:
         concat_part=request.concat_part,
         traceparent=tracing.traceparent() or "",
     )
+
+
+def _check_identifiers(*fields: tuple[str, str, int]) -> None:
+    for field, value, max_chars in fields:
+        problem = identifier_problem(value, max_chars)
+        if problem:
+            raise InvalidArgument(
+                f"{field} {problem}",
+                reason="FIELD_TOO_LONG" if len(value) > max_chars else "INVALID_CHARACTERS",
+                metadata={"field": field},
+            )
 
 
 def _check_concat(request: inbound_pb2.ReceiveSmsRequest) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from numproxy.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from numproxy.common.input_text import text_problem
 from numproxy.common.numbers import mask, normalize
 from numproxy.router.sessions import lifecycle, names
 from numproxy.router.sessions.domain import Domain
@@ -53,6 +54,11 @@ def validate_text(text: str, *, field: str = "text") -> str:
             f"{field} must be 1-{MAX_TEXT} characters and not blank, got {len(text)}",
             reason="INVALID_TEXT",
             metadata={"field": field},
+        )
+    problem = text_problem(text, MAX_TEXT)
+    if problem:
+        raise InvalidArgument(
+            f"{field} {problem}", reason="INVALID_TEXT", metadata={"field": field}
         )
     return text
 

@@ -53,6 +53,11 @@ def snapshot_reads(bind: Bind | AsyncEngine) -> dict[str, Any]:
     return options
 
 
+# Errors and echo show statements without their parameters: those hold message texts and
+# phone numbers, which logs never carry.
+HIDE_PARAMETERS = True
+
+
 def url_is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == SQLITE
 
@@ -72,7 +77,9 @@ def create_engine(url: str) -> AsyncEngine:
             f"invalid database URL: {exc}", reason="INVALID_DATABASE_URL"
         ) from exc
     if parsed.get_backend_name() == SQLITE:
-        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": 30}, hide_parameters=HIDE_PARAMETERS
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -91,7 +98,9 @@ def create_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    engine = create_async_engine(parsed, pool_size=10, max_overflow=10)
+    engine = create_async_engine(
+        parsed, pool_size=10, max_overflow=10, hide_parameters=HIDE_PARAMETERS
+    )
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

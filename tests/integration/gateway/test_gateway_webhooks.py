@@ -239,6 +239,42 @@ async def test_oversized_body_is_413(make_gateway: GatewayFactory, router: FakeR
     assert router.inbound.calls == 0
 
 
+async def test_oversized_query_string_is_414(
+    make_gateway: GatewayFactory, router: FakeRouter
+) -> None:
+    async with make_gateway(max_body_bytes=1024) as client:
+        response = await client.get(INBOUND, params=dict(SMS, text="x" * 2000))
+    assert response.status_code == 414
+    assert response.json()["error"]["code"] == "QUERY_TOO_LONG"
+    assert router.inbound.calls == 0
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "punycode", "rot13", "utf-16"])
+async def test_unsupported_charset_is_415(
+    gateway: httpx.AsyncClient, router: FakeRouter, charset: str
+) -> None:
+    response = await gateway.post(
+        INBOUND,
+        content=str(httpx.QueryParams(SMS)).encode(),
+        headers={"content-type": f"application/x-www-form-urlencoded; charset={charset}"},
+    )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "UNSUPPORTED_CHARSET"
+    assert router.inbound.calls == 0
+
+
+async def test_deeply_nested_messages_api_json_is_400(
+    gateway: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    body = b'{"usage": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    response = await gateway.post(
+        MESSAGE, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "JSON_TOO_DEEP"
+    assert router.inbound.calls == 0
+
+
 @pytest.mark.parametrize(
     ("error", "status", "code"),
     [
@@ -344,7 +380,7 @@ async def test_one_masked_log_line_per_webhook(
     assert response.status_code == 204
     lines = [r.getMessage() for r in caplog.records if r.name == "numproxy.gateway.app"]
     assert lines == [
-        "inbound-sms GET 204 message_id=0B00000042AC53BD from=+4477***0001 to=+4477***0002"
+        "inbound-sms GET 204 message_id=0B00000042AC53BD from=+44***01 to=+44***02"
         " outcome=FORWARDED"
     ]
     assert "447700900001" not in caplog.text

@@ -139,6 +139,13 @@ async def test_out_of_session_and_multipart_outcomes(
         ({"concat_ref": "ab", "concat_total": 256, "concat_part": 1}, "INVALID_CONCAT"),
         ({"concat_ref": "ab", "concat_total": 3, "concat_part": 4}, "INVALID_CONCAT"),
         ({"concat_ref": "ab", "concat_total": -1, "concat_part": 1}, "INVALID_CONCAT"),
+        # What PostgreSQL cannot store, or no message may hold: refused before any statement.
+        ({"text": "nul \x00 inside"}, "INVALID_TEXT"),
+        ({"text": "escape \x1b[31m"}, "INVALID_TEXT"),
+        ({"text": "x" * 3201}, "INVALID_TEXT"),
+        ({"api_key": "key\x00"}, "INVALID_CHARACTERS"),
+        ({"concat_ref": "a\x00b", "concat_total": 2, "concat_part": 1}, "INVALID_CHARACTERS"),
+        ({"message_id": "m\n1"}, "INVALID_CHARACTERS"),
     ],
 )
 async def test_invalid_sms_is_rejected_with_a_reason(
@@ -180,6 +187,63 @@ async def test_the_largest_multipart_sms_is_reassembled(
     assert set(outcomes[:-1]) == {inbound_pb2.INBOUND_OUTCOME_PART_STORED}
     [out] = await interactions(engine, "OUTBOUND")
     assert out.text == "".join(f"{part % 10}" for part in range(1, 256))
+
+
+async def test_a_reassembled_text_past_the_limit_is_recorded_not_forwarded(
+    engine: AsyncEngine, inbound: inbound_pb2_grpc.InboundServiceAsyncStub
+) -> None:
+    pool = await add_pool(engine, [V1, V2])
+    await add_session(engine, pool, [(ALICE, V1), (BOB, V2)])
+    part_text = "y" * 3000  # each part within the bound, the whole not
+
+    outcomes = [
+        (
+            await inbound.ReceiveSms(
+                _sms(
+                    message_id=f"long{part}",
+                    text=part_text,
+                    concat_ref="long",
+                    concat_total=2,
+                    concat_part=part,
+                )
+            )
+        ).outcome
+        for part in (1, 2)
+    ]
+
+    assert outcomes == [
+        inbound_pb2.INBOUND_OUTCOME_PART_STORED,
+        inbound_pb2.INBOUND_OUTCOME_RECORDED,
+    ]
+    assert await interactions(engine, "OUTBOUND") == []
+    [recorded] = await interactions(engine, "INBOUND")
+    assert recorded.text == part_text * 2
+    assert recorded.note == "too long: 6000 characters (at most 3200), not forwarded"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"message_id": "0C00\x00"}, "INVALID_CHARACTERS"),
+        ({"client_ref": "\x00" * 4}, "INVALID_CHARACTERS"),
+        ({"client_ref": "c" * 101}, "FIELD_TOO_LONG"),
+        ({"status": "delivered" * 3}, "FIELD_TOO_LONG"),
+        ({"status": "deliv\x00ered"}, "INVALID_CHARACTERS"),
+    ],
+)
+async def test_invalid_receipt_is_rejected_with_a_reason(
+    inbound: inbound_pb2_grpc.InboundServiceAsyncStub, fields: dict[str, str], reason: str
+) -> None:
+    request = inbound_pb2.ReceiveDeliveryReceiptRequest(
+        **{"message_id": "0C000000217B7F02", "status": "delivered", **fields}
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await inbound.ReceiveDeliveryReceipt(request)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(raised.value)
+    assert info is not None
+    assert info.reason == reason
 
 
 async def test_unknown_receipt_is_acknowledged_unmatched(

@@ -59,6 +59,15 @@ async def test_errors_are_http_200_with_vonage_shape(sim: SimStack) -> None:
     }
 
 
+async def test_malformed_json_is_a_vonage_error_not_a_500(sim: SimStack) -> None:
+    for body in (b"{not json", b"[" * 100_000 + b"]" * 100_000):
+        reply = await sim.http.post(
+            "/sms/json", content=body, headers={"content-type": "application/json"}
+        )
+        assert reply.status_code == 200
+        assert first(reply.json())["status"] == "2"  # missing parameters, as Vonage answers
+
+
 async def test_basic_auth(sim: SimStack) -> None:
     token = base64.b64encode(b"simkey:simsecret").decode()
     reply = await sim.http.post("/sms/json", data=SMS, headers={"Authorization": f"Basic {token}"})

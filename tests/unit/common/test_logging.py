@@ -15,7 +15,7 @@ def test_json_lines_mask_numbers_and_carry_request_id() -> None:
         entry = json.loads(JsonFormatter("router").format(record))
     finally:
         request_id.reset(token)
-    assert entry["message"] == "forwarded +1555***0123"
+    assert entry["message"] == "forwarded +1***23"
     assert entry["request_id"] == "req-1"
     assert entry["service"] == "router"
 
@@ -25,4 +25,4 @@ def test_text_format_masks_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     logging.getLogger("t").info("sms from 447700900000")
     err = capsys.readouterr().err
     assert "447700900000" not in err
-    assert "4477***0000" in err
+    assert "44***00" in err

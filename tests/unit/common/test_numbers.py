@@ -24,9 +24,13 @@ def test_normalize_rejects_non_e164(raw: str) -> None:
     assert caught.value.metadata == {"field": "to"}
 
 
-def test_mask_keeps_only_prefix_and_last_digits() -> None:
-    assert mask("+15550100123") == "+1555***0123"
-    assert mask("447700900000") == "4477***0000"
+def test_mask_keeps_only_country_code_and_last_two_digits() -> None:
+    assert mask("+15550100123") == "+1***23"
+    assert mask("447700900000") == "44***00"
+    assert mask("+35312345678") == "+353***78"
+    assert mask("+1 (555) 010-0123") == "+1***23"  # formatting never shows
+    assert mask("12345") == "***"
+    assert mask("not-a-number") == "***"
 
 
 def test_mask_numbers_in_text_leaves_ids_alone() -> None:

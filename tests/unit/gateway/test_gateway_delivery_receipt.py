@@ -63,6 +63,14 @@ def test_missing_err_code_is_zero_and_optional_fields_empty() -> None:
         ({"msisdn": "Tak"}, "INVALID_NUMBER"),
         ({"err-code": "x"}, "INVALID_PARAMETER"),
         ({"message-timestamp": "soon"}, "INVALID_PARAMETER"),
+        ({"message-timestamp": "0001-01-01T00:00:00+14:00"}, "INVALID_PARAMETER"),
+        ({"status": "deliv\x00ered"}, "INVALID_PARAMETER"),
+        ({"status": "d" * 21}, "INVALID_PARAMETER"),
+        ({"client-ref": "c" * 101}, "INVALID_PARAMETER"),
+        ({"client-ref": "0193\x00"}, "INVALID_PARAMETER"),
+        ({"network-code": "2382\x000"}, "INVALID_PARAMETER"),
+        ({"price": "0" * 101}, "INVALID_PARAMETER"),
+        ({"to": "T" * 101}, "INVALID_PARAMETER"),
     ],
 )
 def test_bad_receipt(change: dict[str, str | None], code: str) -> None:

@@ -53,12 +53,22 @@ def test_no_claims_means_no_api_key() -> None:
         ({"channel": "whatsapp"}, "UNSUPPORTED_CHANNEL"),
         ({"message_type": "image"}, "UNSUPPORTED_MESSAGE_TYPE"),
         ({"timestamp": "last tuesday"}, "INVALID_PARAMETER"),
+        ({"timestamp": "0001-01-01T00:00:00+14:00"}, "INVALID_PARAMETER"),
+        ({"text": "x" * 3201}, "INVALID_TEXT"),
+        ({"text": "a\u0000b"}, "INVALID_TEXT"),
+        ({"usage": {"a": [[[[[[[[["deep"]]]]]]]]]}}, "JSON_TOO_DEEP"),
     ],
 )
 def test_bad_message(change: dict[str, Any], code: str) -> None:
     with pytest.raises(WebhookError) as caught:
         parse_inbound_message(body(**change), {})
     assert (caught.value.status, caught.value.code) == (400, code)
+
+
+def test_api_key_claim_is_bounded() -> None:
+    with pytest.raises(WebhookError) as caught:
+        parse_inbound_message(body(), {"api_key": "k" * 65})
+    assert (caught.value.status, caught.value.code) == (400, "INVALID_PARAMETER")
 
 
 def test_not_json_is_400() -> None:

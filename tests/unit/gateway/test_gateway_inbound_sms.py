@@ -128,10 +128,30 @@ def test_missing_required_field(field: str) -> None:
         ({"concat-total": "256", "concat-part": "1"}, "INVALID_PARAMETER"),
         ({"concat-part": "256"}, "INVALID_PARAMETER"),
         ({"concat-total": "9" * 5000}, "INVALID_PARAMETER"),
+        ({"concat-ref": "r" * 65}, "INVALID_PARAMETER"),
+        ({"concat-ref": "08\x00B5"}, "INVALID_PARAMETER"),
+        ({"api-key": "k" * 65}, "INVALID_PARAMETER"),
+        ({"api-key": "abcd\n1234"}, "INVALID_PARAMETER"),
+        ({"text": "x" * 3201}, "INVALID_TEXT"),
+        ({"text": "nul \x00 inside"}, "INVALID_TEXT"),
+        ({"text": "bell \x07"}, "INVALID_TEXT"),
+        ({"text": "del \x7f"}, "INVALID_TEXT"),
+        ({"message-timestamp": "0001-01-01T00:00:00+14:00"}, "INVALID_PARAMETER"),
+        ({"message-timestamp": "9999-12-31T23:59:59-14:00"}, "INVALID_PARAMETER"),
+        ({"message-timestamp": "1969-12-31 23:59:59"}, "INVALID_PARAMETER"),
+        ({"message-timestamp": "2017-05-01 21:52:49" + " " * 40}, "INVALID_PARAMETER"),
+        ({"type": "binary", "data": "00" * 1601}, "INVALID_PARAMETER"),
+        ({"type": "binary", "data": "0102", "udh": "05\x00"}, "INVALID_PARAMETER"),
     ],
 )
 def test_malformed_field(change: dict[str, str], code: str) -> None:
     assert error_of(dict(SMS, **change)) == (400, code)
+
+
+def test_text_up_to_the_limit_with_line_breaks_is_accepted() -> None:
+    start = "line one\r\nline two\ttabbed\f"
+    text = start + "x" * (3200 - len(start))
+    assert parse_inbound_sms(dict(SMS, text=text)).text == text
 
 
 def test_error_message_masks_the_number() -> None:

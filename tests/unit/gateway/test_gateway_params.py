@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from starlette.requests import Request
 
@@ -40,6 +42,21 @@ def test_bad_urlencoded_is_400(text: str, charset: str, code: str) -> None:
     assert (caught.value.status, caught.value.code) == (400, code)
 
 
+def test_brackets_inside_strings_do_not_count_as_depth() -> None:
+    assert parse_json_params(b'{"text": "[[[[[[[[[[{{{{{{{{{{ \\" [[[[["}') == {
+        "text": '[[[[[[[[[[{{{{{{{{{{ " [[[[['
+    }
+
+
+def test_json_depth_scan_is_linear_on_unterminated_escapes() -> None:
+    # Every quote escaped: a backtracking string pattern takes seconds here, a linear one
+    # milliseconds.
+    started = time.perf_counter()
+    with pytest.raises(WebhookError):
+        parse_json_params(b'{"a": "' + b'\\"' * 30_000)
+    assert time.perf_counter() - started < 2.0
+
+
 def test_json_values_are_strings() -> None:
     assert parse_json_params(b'{"a": "1", "b": 2, "c": 1.5, "d": ""}') == {
         "a": "1",
@@ -60,6 +77,8 @@ def test_json_values_are_strings() -> None:
         (b"\xff", "INVALID_BODY"),
         (b"", "INVALID_BODY"),
         (b'{"a": "\\ud800"}', "INVALID_BODY"),
+        (b"[" * 100_000, "JSON_TOO_DEEP"),
+        (b'{"a": ' + b'{"b": ' * 8 + b"1" + b"}" * 9, "JSON_TOO_DEEP"),
     ],
 )
 def test_bad_json_is_400(body: bytes, code: str) -> None:

@@ -47,7 +47,7 @@ async def test_a_user_holds_one_session_per_pool_number(engine: AsyncEngine) -> 
     assert error.reason == "POOL_EXHAUSTED"
     assert error.metadata == {
         "pool": "pools/default",
-        "participant": "+1555***0001",
+        "participant": "+1***01",
         "participant_index": "0",
     }
     # The error names the participant only masked, and never the other one.

@@ -84,6 +84,7 @@ async def test_a_retry_with_the_request_id_queues_once(engine: AsyncEngine) -> N
         (BOB, "", InvalidArgument, "INVALID_TEXT"),
         (BOB, "   ", InvalidArgument, "INVALID_TEXT"),
         (BOB, "x" * 1601, InvalidArgument, "INVALID_TEXT"),
+        (BOB, "nul \x00 inside", InvalidArgument, "INVALID_TEXT"),
     ],
 )
 async def test_bad_input_is_refused_with_its_reason(

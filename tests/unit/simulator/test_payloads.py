@@ -1,5 +1,8 @@
 """Inbound webhook payloads: concat fields, split, shuffle; receipts."""
 
+import pytest
+
+from numproxy.simulator.core import BadRequest, InboundRequest
 from numproxy.simulator.payloads import delivery_receipt, inbound_message, inbound_sms
 from numproxy.simulator.state import MessageIds
 
@@ -51,3 +54,19 @@ def test_receipt_fields() -> None:
     assert receipt["err-code"] == "8"
     assert receipt["client-ref"] == "ref"
     assert receipt["scts"] == "7001010000"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"split": 256, "text": "x" * 256}, {"split": True, "text": "x" * 153 * 256}, {"split": -2}],
+)
+def test_inbound_request_is_bounded_like_a_real_sms(change: dict[str, object]) -> None:
+    request = {"from": "15550001111", "to": "15550002222", "text": "hello", **change}
+    with pytest.raises(BadRequest):
+        InboundRequest.parse(request)
+
+
+def test_inbound_request_of_255_parts_is_accepted() -> None:
+    text = "x" * 255
+    request = {"from": "15550001111", "to": "15550002222", "text": text, "split": 255}
+    assert InboundRequest.parse(request).split == 255
