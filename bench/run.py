@@ -15,16 +15,19 @@ Runs, in order, each with the load driver as its own process on 127.0.0.1:
    database file);
 8. the event stream on PostgreSQL with 10k active sessions: the maximum without a watcher,
    the maximum with a watcher connected (bench/watcher.py, every event), and half of the
-   first with the watcher, for how soon each event reaches it.
+   first with the watcher, for how soon each event reaches it;
+9. tracing on SQLite with 10k active sessions: the maximum with tracing off, then with every
+   span exported over OTLP to a collector in this process (docs/operations.md).
 
+The router and the sender serve their metrics in every numproxy run, as the chart runs them.
 The PostgreSQL runs share one cluster, each scenario its own database, with a CHECKPOINT
 before each so that one scenario's dirty pages are not flushed during the next. After the
 tables the report prints the targets verdict (bench/report.py), also in the JSON
 (``targets``).
 
 ``--only`` takes a comma-separated list of: ``sim``, ``naive``, ``floor``, ``pg`` (10k and
-1M sessions), ``pg-busy``, ``sqlite`` (10k sessions), ``sqlite-busy``, ``events``; all of
-them by default.
+1M sessions), ``pg-busy``, ``sqlite`` (10k sessions), ``sqlite-busy``, ``events``,
+``tracing``; all of them by default.
 
     python -m bench                 # the full suite (under 10 minutes)
     python -m bench --quick         # shorter runs, 100k instead of 1M sessions
@@ -59,6 +62,7 @@ from bench.watcher import visibility
 from numproxy.cli.stack import SERVICES, STOP_ORDER, StackConfig
 from numproxy.client import TLS_DIR_ENV
 from scripts.bench_routing import Backend, load_postgres, load_sqlite, prepare
+from tests.support.otlp_receiver import otlp_receiver
 from tests.support.postgres import PostgresServer, free_port, running_postgres
 from tests.support.tls import shared_ca_dir
 
@@ -67,7 +71,9 @@ RESULTS = ROOT / "bench" / "results"
 POOL_NUMBERS = 100
 # One conversation: session 0's first participant texting its proxy number (driver.Pairs).
 BUSY = Pairs(kind="busy", sessions=1, pool_numbers=POOL_NUMBERS)
-SELECTORS = ("sim", "naive", "floor", "pg", "pg-busy", "sqlite", "sqlite-busy", "events")
+SELECTORS = (
+    "sim", "naive", "floor", "pg", "pg-busy", "sqlite", "sqlite-busy", "events", "tracing"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,14 @@ def free_config(database_url: str) -> StackConfig:
         simulator_port=free_port(),
         tls_dir=shared_ca_dir(),  # mTLS between the services, as deployed
     )
+
+
+def metrics_on(name: str) -> dict[str, str]:
+    """The router's and the sender's metrics served, as the chart runs them (their counters
+    are on the measured path; nothing scrapes them)."""
+    if name not in ("router", "sender"):
+        return {}
+    return {f"NUMPROXY_{name.upper()}_METRICS_PORT": str(free_port())}
 
 
 @contextlib.asynccontextmanager
@@ -253,7 +267,7 @@ class Suite:
     ) -> float:
         """Max and half-max runs of the real stack on ``url``; returns the half rate used."""
         config = free_config(url)
-        procs = [service(name, config, self.logdir) for name in SERVICES]
+        procs = [service(name, config, self.logdir, **metrics_on(name)) for name in SERVICES]
         async with started(procs, stop_order=STOP_ORDER):
             watched = tracked(procs) + extra
             webhook = f"{config.gateway_url}/webhooks/inbound-sms"
@@ -324,7 +338,7 @@ class Suite:
             await load_postgres(backend, pool_key, proxy_ids, self.plan.small)
             await asyncio.to_thread(server.psql, "CHECKPOINT")
             config = free_config(backend.url)
-            procs = [service(name, config, self.logdir) for name in SERVICES]
+            procs = [service(name, config, self.logdir, **metrics_on(name)) for name in SERVICES]
             pairs = self.sessions(self.plan.small)
             webhook = f"{config.gateway_url}/webhooks/inbound-sms"
             async with started(procs, stop_order=STOP_ORDER):
@@ -399,6 +413,38 @@ class Suite:
         pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
         await asyncio.to_thread(load_sqlite, backend, pool_key, proxy_ids, 1)
         await self.numproxy("sqlite busy", backend.url, BUSY, [])
+
+    async def tracing(self) -> None:
+        """The maximum with tracing off, then on (every span exported over OTLP/HTTP to a
+        collector in this process that only counts the exports)."""
+        print(f"tracing off vs on, SQLite, {self.plan.small:,} sessions", flush=True)
+        backend = Backend("sqlite", f"sqlite+aiosqlite:///{self.workdir}/tracing.db")
+        pool_key, proxy_ids = await prepare(backend, POOL_NUMBERS)
+        await asyncio.to_thread(load_sqlite, backend, pool_key, proxy_ids, self.plan.small)
+        async with otlp_receiver(keep=False) as collector:
+            on = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            }
+            for label, env in (("tracing off", {}), ("tracing on", on)):
+                config = free_config(backend.url)
+                procs = [
+                    service(name, config, self.logdir, **env, **metrics_on(name))
+                    for name in SERVICES
+                ]
+                async with started(procs, stop_order=STOP_ORDER):
+                    self.record(
+                        await measure(
+                            f"{label} max",
+                            self.spec(
+                                f"{config.gateway_url}/webhooks/inbound-sms",
+                                pairs=self.sessions(self.plan.small),
+                            ),
+                            tracked(procs),
+                            config.simulator_url,
+                        )
+                    )
+            print(f"  collector received {collector.exports:,} OTLP exports", flush=True)
 
 
 def _size(n: int) -> str:
@@ -475,6 +521,8 @@ async def main_async(args: argparse.Namespace) -> int:
             await suite.sqlite_busy()
         if "events" in only:
             await suite.events()
+        if "tracing" in only:
+            await suite.tracing()
     finally:
         if args.keep:
             print(f"logs kept in {suite.logdir}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from numproxy.common import tracing
 from numproxy.common.tls import ClientTls
 
 CHANNEL_OPTIONS = [
@@ -25,16 +26,19 @@ def open_channel(
     has one, presented), or plaintext when ``tls`` is None (an explicit choice). ``token`` is
     sent as ``authorization: Bearer`` on every call (TLS only: never in the clear).
     Create one per process and reuse it: the TLS handshake happens once per connection."""
+    interceptors = tracing.client_interceptors() or None  # none when tracing is off
     if tls is None:
         if token is not None:
             raise ValueError("a bearer token is only sent over TLS")
-        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
     credentials = tls.credentials()
     if token is not None:
         credentials = grpc.composite_channel_credentials(
             credentials, grpc.access_token_call_credentials(token)
         )
-    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(
+        target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
 
 
 async def is_serving(channel: grpc.aio.Channel, service: str = "", deadline: float = 1.0) -> bool:

@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as server_reflection
 
+from numproxy.common import tracing
 from numproxy.common.authentication import AuthenticationInterceptor
 from numproxy.common.errors import ErrorMappingInterceptor, Translate
 from numproxy.common.ports import ensure_free, split_bind
@@ -73,9 +74,11 @@ class GrpcService:
         self._stopping = asyncio.Event()
         self._auth = auth
         self.server = grpc.aio.server(
-            # Authentication outermost: the caller is bound while the error mapping, the
-            # service's interceptors and the handler run.
+            # Tracing's interceptor first (none when off): its span covers the whole call.
+            # Then authentication: the caller is bound while the error mapping, the service's
+            # interceptors and the handler run.
             interceptors=[
+                *tracing.server_interceptors(),
                 AuthenticationInterceptor(auth.tokens, plaintext=auth.tls is None),
                 ErrorMappingInterceptor(translate_errors),
                 *interceptors,

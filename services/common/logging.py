@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from numproxy.common import tracing
 from numproxy.common.numbers import mask_numbers_in
 
 request_id: ContextVar[str | None] = ContextVar("numproxy_request_id", default=None)
@@ -42,6 +43,9 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid:
             entry["request_id"] = rid
+        ids = tracing.current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = mask_numbers_in(str(value)) if isinstance(value, str) else value
@@ -53,6 +57,8 @@ class JsonFormatter(logging.Formatter):
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.rid = request_id.get() or "-"
+        ids = tracing.current_ids()
+        record.trace = f" trace_id={ids[0]} span_id={ids[1]}" if ids else ""
         return True
 
 
@@ -69,7 +75,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
         handler.addFilter(_RequestIdFilter())
         handler.setFormatter(
             _MaskingFormatter(
-                f"%(asctime)s %(levelname)-5s {service} %(name)s [%(rid)s] %(message)s"
+                f"%(asctime)s %(levelname)-5s {service} %(name)s [%(rid)s%(trace)s] %(message)s"
             )
         )
     root = logging.getLogger()

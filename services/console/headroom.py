@@ -1,9 +1,4 @@
-"""Pool headroom: how many more sessions the busiest real number could still open.
-
-For a real number R, the free numbers are the pool's active (not draining) numbers that R
-does not hold in a live session. The headroom is that count for the number holding the most:
-the first participant to run out, since two sessions of one person need two proxy numbers.
-"""
+"""Pool headroom from the public API (the rule itself: common/headroom.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from numproxy.common.headroom import free_for_busiest
 from numproxy.v1 import pool_pb2, session_pb2
 
 
@@ -42,6 +38,6 @@ def headroom(
         draining_numbers=len(numbers) - len(active),
         live_sessions=len(live_sessions),
         busiest_holds=busiest,
-        free_for_busiest=len(active) - busiest,
+        free_for_busiest=free_for_busiest(len(active), busiest),
         estimate=truncated,
     )

@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from numproxy.common import tracing
 from numproxy.common.logging import request_id
 from numproxy.common.numbers import mask
 from numproxy.gateway.delivery_receipt import parse_delivery_receipt
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 _REQUEST_ID = re.compile(r"^[\w.-]{1,64}$")
+_TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 @dataclass
@@ -52,6 +55,8 @@ class Trace:
     sender: str = ""
     recipient: str = ""
     outcome: str = ""
+    # The outcome as a metrics label (bounded: no provider text in it).
+    label: str = ""
     error: str = ""
     detail: str = ""
     failure: Exception | None = None
@@ -115,7 +120,7 @@ class Webhooks:
         sms = parse_inbound_sms(await self._signed_params(request, trace))
         trace.identify(sms.message_id, sms.from_number, sms.to_number)
         reply = await self._router.receive_sms(sms)
-        trace.outcome = _outcome_name(reply.outcome)
+        trace.outcome = trace.label = _outcome_name(reply.outcome)
 
     async def _inbound_message(self, request: Request, trace: Trace) -> None:
         require_media_type(request, JSON)
@@ -137,15 +142,29 @@ class Webhooks:
         sms = parse_inbound_message(body, claims)
         trace.identify(sms.message_id, sms.from_number, sms.to_number)
         reply = await self._router.receive_sms(sms)
-        trace.outcome = _outcome_name(reply.outcome)
+        trace.outcome = trace.label = _outcome_name(reply.outcome)
 
     async def _delivery_receipt(self, request: Request, trace: Trace) -> None:
         receipt = parse_delivery_receipt(await self._signed_params(request, trace))
         trace.identify(receipt.message_id, receipt.sender_id, receipt.recipient_number)
         reply = await self._router.receive_delivery_receipt(receipt)
-        trace.outcome = f"{receipt.status}/{'matched' if reply.matched else 'unmatched'}"
+        trace.label = "matched" if reply.matched else "unmatched"
+        trace.outcome = f"{receipt.status}/{trace.label}"
 
     async def _run(self, webhook: str, request: Request, handler: Handler) -> Response:
+        if not tracing.enabled():
+            return await self._answer(webhook, request, handler)
+        # The message's trace starts here (or joins the caller's, given a traceparent).
+        incoming = {k: v for k in _TRACE_HEADERS if (v := request.headers.get(k))}
+        with tracing.span(
+            f"numproxy.gateway/webhook/{webhook}", parent=incoming or None, kind=SpanKind.SERVER
+        ) as span:
+            response = await self._answer(webhook, request, handler)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _answer(self, webhook: str, request: Request, handler: Handler) -> Response:
         header = request.headers.get("x-request-id", "")
         rid = header if _REQUEST_ID.match(header) else uuid.uuid4().hex
         token = request_id.set(rid)
@@ -164,7 +183,13 @@ class Webhooks:
                 response = error_response(500, "INTERNAL", "internal error")
                 trace.error, trace.failure = "INTERNAL", exc
             _log_webhook(trace, response.status_code)
-            self.metrics.observe(webhook, response.status_code, time.perf_counter() - started)
+            self.metrics.observe(
+                webhook,
+                response.status_code,
+                time.perf_counter() - started,
+                trace.label,
+                trace.error,
+            )
             response.headers["x-request-id"] = rid
             return response
         finally:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import grpc
 
+from numproxy.common import tracing
 from numproxy.common.call_errors import status_code
 from numproxy.common.errors import error_info
 from numproxy.common.group_commit import GroupCommit
@@ -56,6 +57,8 @@ class RouterClient:
         self, request: inbound_pb2.ReceiveSmsRequest
     ) -> inbound_pb2.ReceiveSmsResponse:
         request.request_id = request_id.get() or ""
+        # Per message: one ReceiveSmsBatch call carries messages of several traces.
+        tracing.inject(request.trace_context)
         answer = await self._batches.submit(request)
         if isinstance(answer, WebhookError):
             raise answer

@@ -1,16 +1,19 @@
 """The router's composition root: ``python -m numproxy.router``.
 
-settings -> logging -> engine -> event feed -> sender channel -> outbox (recorder,
-dispatcher) -> sessions -> hooks (client, decider) -> audit trail -> inbound pipeline and
-housekeeping -> pools, sweeper, events -> servicers -> server (error mapping ->
-authentication -> authorization). Everything is wired here and nowhere else;
-whatever commits events tells the feed, which wakes the event watchers.
+settings -> logging -> tracing -> engine -> metrics -> event feed -> sender channel -> outbox
+(recorder, dispatcher) -> sessions -> hooks (client, decider) -> audit trail -> inbound
+pipeline and housekeeping -> pools, sweeper, events -> servicers -> server (tracing -> error
+mapping -> authentication -> authorization; and the metrics server, when a port is set).
+Everything is wired here and nowhere else; whatever commits events tells the feed, which
+wakes the event watchers.
 Migrations are not run here (``numproxy router migrate`` / a Helm hook Job does that).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,9 +28,12 @@ from numproxy.common.authorization import Authentication, AuthorizationIntercept
 from numproxy.common.grpc_client import open_channel
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.logging import configure_logging
+from numproxy.common.metrics import MetricsServer, serve_metrics
+from numproxy.common.periodic import Periodic
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.settings import load_settings
 from numproxy.common.tls import ServerAuth
+from numproxy.common.tracing import configure_tracing
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.access import SessionAccess
 from numproxy.router.api.audit_servicer import AuditServicer
@@ -44,6 +50,8 @@ from numproxy.router.hooks.client import HookClient
 from numproxy.router.hooks.decider import HookDecider
 from numproxy.router.inbound.housekeeping import InboundHousekeeping
 from numproxy.router.inbound.pipeline import InboundPipeline
+from numproxy.router.metrics import RouterMetrics, observe_commits
+from numproxy.router.metrics_collector import RouterGauges
 from numproxy.router.outbox.dispatcher import Dispatcher
 from numproxy.router.outbox.receipts import ReceiptRecorder
 from numproxy.router.outbox.results import ResultRecorder
@@ -63,6 +71,8 @@ from numproxy.router.store.dialect import (
     write_concurrency,
 )
 from numproxy.v1 import audit_pb2_grpc, event_pb2_grpc, pool_pb2_grpc, session_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 SERVICES = (
     "numproxy.v1.SessionService",
@@ -114,19 +124,64 @@ class Router:
             raise
 
 
+class MetricsEndpoint:
+    """The router's metrics: the gauges' periodic queries and the HTTP server, started and
+    stopped with the other background work."""
+
+    def __init__(
+        self, settings: RouterSettings, engine: AsyncEngine, metrics: RouterMetrics, clock: Clock
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        gauges = RouterGauges(engine, metrics, clock, settings.metrics_max_pools)
+        self._collector = Periodic(
+            "metrics-collector", settings.metrics_interval, gauges.collect_now, _collect_failed
+        )
+        self._server: MetricsServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else 0
+
+    async def start(self) -> None:
+        self._server = serve_metrics(
+            self._metrics.registry, self._settings.host, self._settings.metrics_port
+        )
+        await self._collector.start()
+
+    async def stop(self) -> None:
+        await self._collector.stop()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+
+def _collect_failed(exc: Exception) -> None:
+    log.warning("collecting the router's gauges failed: %s", exc)
+
+
 def build_router(
     settings: RouterSettings, clock: Clock | None = None, authentication: Authentication = ()
 ) -> Router:
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url.get_secret_value())
     factory = session_factory(engine)
+    metrics: RouterMetrics | None = None
+    if settings.metrics_port:
+        metrics = RouterMetrics()
+        observe_commits(engine, metrics.committed)
     feed = EventFeed(lambda: newest_event(engine), settings.event_poll_interval)
     on_events = feed.notify
     tls = settings.client_tls()
     channel = open_channel(settings.sender_address, tls)
     policy = RetryPolicy(settings)
     recorder = ResultRecorder(
-        engine, clock, policy, linger=settings.send_result_linger, on_events=on_events
+        engine,
+        clock,
+        policy,
+        linger=settings.send_result_linger,
+        on_events=on_events,
+        metrics=metrics,
     )
     dispatcher = Dispatcher(
         engine,
@@ -136,6 +191,7 @@ def build_router(
         settings,
         clock,
         on_events=on_events,
+        metrics=metrics,
     )
     session_domain = Sessions(factory, clock, on_queued=dispatcher.notify, on_events=on_events)
     hook_client = HookClient(tls)
@@ -147,6 +203,7 @@ def build_router(
         concurrency=write_concurrency(engine, settings.inbound_batch_concurrency),
         on_events=on_events,
         hooks=HookDecider(engine, hook_client, session_domain, clock, on_events),
+        metrics=metrics,
     )
     trail = AuditTrail(
         engine, clock, retention=settings.audit_retention, batch_max=settings.audit_batch_max
@@ -162,9 +219,11 @@ def build_router(
         access,
         Erasure(factory, clock, on_queued=dispatcher.notify, on_events=on_events),
     )
-    events = EventServicer(Events(engine, feed), access)
+    events = EventServicer(Events(engine, feed, metrics, clock), access)
     audit = AuditServicer(trail)
-    inbound = InboundServicer(pipeline, ReceiptRecorder(engine, clock, on_events=on_events))
+    inbound = InboundServicer(
+        pipeline, ReceiptRecorder(engine, clock, on_events=on_events, metrics=metrics)
+    )
 
     def register(server: grpc.aio.Server) -> None:
         session_pb2_grpc.add_SessionServiceServicer_to_server(sessions, server)
@@ -183,7 +242,7 @@ def build_router(
         auth=ServerAuth.from_settings(settings),
         readiness=ready,
         grace=settings.shutdown_grace,
-        translate_errors=database_outage,
+        translate_errors=metrics.counting_outages(database_outage) if metrics else database_outage,
         interceptors=[
             *authentication,
             AuthorizationInterceptor(
@@ -208,6 +267,8 @@ def build_router(
     # registration, the audit trail writes what the last calls recorded, the hook and sender
     # channels are closed and the engine disposed.
     background: tuple[Background, ...] = (dispatcher, housekeeping, sweeper)
+    if metrics is not None:
+        background = (*background, MetricsEndpoint(settings, engine, metrics, clock))
     for task in background:
         service.on_stop(task.stop)
     service.on_shutdown(trail.stop)
@@ -264,7 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = settings_from_args(RouterSettings, args)
     configure_logging("router", settings.log_level, settings.log_format)
-    return serve("router", run(settings))
+    stop_tracing = configure_tracing("router", os.environ)
+    try:
+        return serve("router", run(settings))
+    finally:
+        stop_tracing()  # exports the spans still buffered
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -206,6 +206,27 @@ class RouterSettings(GrpcServiceSettings, TlsSettings, ServerAuthSettings):
         "whatever gRPC status carried them; JSON list",
     )
 
+    # Observability (docs/operations.md).
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="HTTP port serving Prometheus metrics on /metrics (0 = off; the chart "
+        "uses 9090)",
+    )
+    metrics_interval: float = Field(
+        15.0,
+        gt=0,
+        description="seconds between the queries behind the gauges (outbox depth and age, "
+        "numbers, headroom, sessions); never run per scrape",
+    )
+    metrics_max_pools: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="pools with their own `pool` label in metrics (by name); the rest are "
+        "summed under _other",
+    )
     # Authorization and audit (common/authorization.py, router/audit/).
     callers: Callers = Field(
         {"gateway": {"scopes": ["inbound"]}},  # type: ignore[dict-item]  # validated

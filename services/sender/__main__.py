@@ -1,19 +1,24 @@
-"""Composition root of the sender: settings -> logging -> HTTP client -> sender -> server
-(error mapping -> authentication -> authorization)."""
+"""Composition root of the sender: settings -> logging -> tracing -> metrics -> HTTP client ->
+sender -> server (tracing -> error mapping -> authentication -> authorization; and the metrics
+server, when a port is set)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 
 from numproxy.common.authorization import Authentication, AuthorizationInterceptor
 from numproxy.common.grpc_server import GrpcService
 from numproxy.common.http_client import build_http_client
 from numproxy.common.logging import configure_logging
+from numproxy.common.metrics import serve_metrics
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.tls import ServerAuth
+from numproxy.common.tracing import configure_tracing
 from numproxy.sender.idempotency import IdempotencyCache
+from numproxy.sender.metrics import SenderMetrics
 from numproxy.sender.ratelimit import RateLimiters
 from numproxy.sender.service import RetryPolicy, SendResult, SmsSender
 from numproxy.sender.servicer import SERVICE_NAME, SenderServicer, register
@@ -54,7 +59,9 @@ def build_service(
     )
 
 
-def build_sender(settings: SenderSettings, client: VonageClient) -> SmsSender:
+def build_sender(
+    settings: SenderSettings, client: VonageClient, metrics: SenderMetrics | None = None
+) -> SmsSender:
     limiters = RateLimiters(settings.rate_limit)
     return SmsSender(
         client,
@@ -67,6 +74,7 @@ def build_sender(settings: SenderSettings, client: VonageClient) -> SmsSender:
             http_timeout=settings.http_timeout,
         ),
         ttl_ms=settings.ttl_ms,
+        metrics=metrics,
     )
 
 
@@ -80,8 +88,16 @@ async def run(settings: SenderSettings) -> None:
     client = VonageClient(http, settings.base_url, credentials(settings))
     limit = f"{settings.rate_limit:g}/s per API key" if settings.rate_limit else "none"
     log.info("sending to %s, rate limit %s", settings.base_url, limit)
-    service = build_service(settings, build_sender(settings, client))
+    metrics = SenderMetrics() if settings.metrics_port else None
+    service = build_service(settings, build_sender(settings, client, metrics))
     service.on_shutdown(http.aclose)
+    if metrics is not None:
+        server = serve_metrics(metrics.registry, settings.host, settings.metrics_port)
+
+        async def close_metrics() -> None:
+            server.close()
+
+        service.on_shutdown(close_metrics)
     await service.run()
 
 
@@ -89,7 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(SenderSettings, args)
     configure_logging("sender", settings.log_level, settings.log_format)
-    return serve("sender", run(settings))
+    stop_tracing = configure_tracing("sender", os.environ)
+    try:
+        return serve("sender", run(settings))
+    finally:
+        stop_tracing()  # exports the spans still buffered
 
 
 def build_parser() -> argparse.ArgumentParser:

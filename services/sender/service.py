@@ -10,13 +10,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
+
 from numproxy.common import sms_encoding as encoding
+from numproxy.common import tracing
 from numproxy.common.backoff import jittered_backoff
 from numproxy.common.errors import DeadlineExceeded, DomainError, ProviderUnavailable
 from numproxy.common.numbers import mask
 from numproxy.common.sms_encoding import Encoding
 from numproxy.sender import statuses
 from numproxy.sender.idempotency import IdempotencyCache
+from numproxy.sender.metrics import SenderMetrics
 from numproxy.sender.ratelimit import RateLimiter
 from numproxy.sender.replies import (
     MalformedReply,
@@ -67,6 +71,22 @@ class _Retry:
     error: DomainError
 
 
+_CALL_FAILURES = {
+    "PROVIDER_TIMEOUT": ("timeout", "-"),
+    "PROVIDER_UNREACHABLE": ("unreachable", "-"),
+    "PROVIDER_MALFORMED_REPLY": ("200", "malformed"),
+}
+
+
+def call_labels(error: DomainError) -> tuple[str, str]:
+    """(HTTP status, provider status) of the provider call that ended in ``error``."""
+    if error.reason in _CALL_FAILURES:
+        return _CALL_FAILURES[error.reason]
+    if "http_status" in error.metadata:
+        return error.metadata["http_status"], "-"
+    return "200", error.metadata.get("status", "-")
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     initial_backoff: float = 0.2
@@ -91,7 +111,9 @@ class SmsSender:
         ttl_ms: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: SenderMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._client = client
         self._limiter = limiter
         self._cache = cache
@@ -104,9 +126,29 @@ class SmsSender:
         """Send ``request`` within ``time_left`` seconds (the caller's remaining deadline)."""
         budget = self._policy.max_send_time if time_left is None else time_left
         deadline = self._clock() + budget - _DEADLINE_MARGIN
-        return await self._cache.run(
-            request.idempotency_key, request.fingerprint(), lambda: self._send(request, deadline)
-        )
+        metrics = self._metrics
+        if metrics is None:
+            return await self._cache.run(
+                request.idempotency_key,
+                request.fingerprint(),
+                lambda: self._send(request, deadline),
+            )
+        called = False
+
+        def call() -> Awaitable[SendResult]:
+            nonlocal called
+            called = True
+            return self._send(request, deadline)
+
+        try:
+            result = await self._cache.run(request.idempotency_key, request.fingerprint(), call)
+        except Exception:
+            metrics.sends.labels("failed").inc()
+            raise
+        if not called:  # answered by the call made for this key before (or under way)
+            metrics.replays.inc()
+        metrics.sends.labels("sent").inc()
+        return result
 
     async def _send(self, request: SmsRequest, deadline: float) -> SendResult:
         chosen = encoding.choose_encoding(request.text)
@@ -120,7 +162,12 @@ class SmsSender:
         )
         attempt = 0
         while True:
-            await self._limiter.acquire(deadline)
+            if self._metrics is None:
+                await self._limiter.acquire(deadline)
+            else:
+                waited = time.perf_counter()
+                await self._limiter.acquire(deadline)
+                self._metrics.rate_limit_wait.observe(time.perf_counter() - waited)
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise DeadlineExceeded("deadline reached before the provider could be called")
@@ -144,6 +191,41 @@ class SmsSender:
         self, sms: OutboundSms, http_timeout: float, backoff: float
     ) -> SendResult | _Retry:
         """One provider call: its result, or a retry. Raises what must not be retried."""
+        if tracing.enabled():
+            with tracing.span("numproxy.sender/provider-call", kind=SpanKind.CLIENT):
+                return await self._measured(sms, http_timeout, backoff)
+        return await self._measured(sms, http_timeout, backoff)
+
+    async def _measured(
+        self, sms: OutboundSms, http_timeout: float, backoff: float
+    ) -> SendResult | _Retry:
+        if self._metrics is None:
+            return await self._call(sms, http_timeout, backoff)
+        started = time.perf_counter()
+        try:
+            outcome = await self._call(sms, http_timeout, backoff)
+        except DomainError as exc:
+            self._observe(started, call_labels(exc))
+            raise
+        self._observe(
+            started, ("200", "0") if isinstance(outcome, SendResult) else call_labels(outcome.error)
+        )
+        return outcome
+
+    def _observe(self, started: float, labels: tuple[str, str]) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        metrics.provider_seconds.observe(time.perf_counter() - started)
+        metrics.provider_calls.labels(*labels).inc()
+        http_status, provider_status = labels
+        if http_status == "429":
+            metrics.throttles.labels("http_429").inc()
+        elif provider_status == str(statuses.THROTTLED):
+            metrics.throttles.labels("status_1").inc()
+
+    async def _call(
+        self, sms: OutboundSms, http_timeout: float, backoff: float
+    ) -> SendResult | _Retry:
         try:
             reply = await self._client.send(sms, http_timeout=http_timeout)
         except ProviderTimeout as exc:

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from opentelemetry.trace import SpanKind
 
+from numproxy.common import tracing
 from numproxy.common.call_errors import each_item
 from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import Encoding
@@ -69,7 +71,15 @@ class SenderServicer(sender_pb2_grpc.SenderServiceServicer):
             text=request.text,
             idempotency_key=request.idempotency_key,
         )
-        return to_proto(await self._sender.send(sms, time_left=time_left))
+        if not tracing.enabled():
+            return to_proto(await self._sender.send(sms, time_left=time_left))
+        # The message's own span, in its trace (several share one SendSmsBatch call).
+        with tracing.span(
+            "numproxy.sender/SendSms",
+            parent=dict(request.trace_context) or None,
+            kind=SpanKind.SERVER,
+        ):
+            return to_proto(await self._sender.send(sms, time_left=time_left))
 
 
 def register(servicer: SenderServicer) -> Callable[[grpc.aio.Server], None]:

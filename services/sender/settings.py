@@ -63,6 +63,13 @@ class SenderSettings(GrpcServiceSettings, TlsSettings, ServerAuthSettings):
         "aiohttp", description="HTTP transport under httpx: aiohttp (faster) or httpx"
     )
     http_max_connections: int = Field(100, ge=1, description="HTTP connection pool size")
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="HTTP port serving Prometheus metrics on /metrics (0 = off; the chart "
+        "uses 9090)",
+    )
 
     def credentials_complete(self) -> bool:
         """True when the configured auth method has what it needs."""

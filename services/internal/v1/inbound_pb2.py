@@ -26,31 +26,35 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from numproxy.internal.v1 import call_error_pb2 as numproxy_dot_internal_dot_v1_dot_call__error__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"numproxy/internal/v1/inbound.proto\x12\x14numproxy.internal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%numproxy/internal/v1/call_error.proto\"\xbf\x02\n\x11ReceiveSmsRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x03 \x01(\t\x12\x11\n\tto_number\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12/\n\x04type\x18\x06 \x01(\x0e\x32!.numproxy.internal.v1.MessageType\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\t\x12\x0b\n\x03udh\x18\x08 \x01(\t\x12\x30\n\x0cmessage_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nconcat_ref\x18\n \x01(\t\x12\x14\n\x0c\x63oncat_total\x18\x0b \x01(\x05\x12\x13\n\x0b\x63oncat_part\x18\x0c \x01(\x05\x12\x12\n\nrequest_id\x18\r \x01(\t\"\\\n\x12ReceiveSmsResponse\x12\x35\n\x07outcome\x18\x01 \x01(\x0e\x32$.numproxy.internal.v1.InboundOutcome\x12\x0f\n\x07session\x18\x02 \x01(\t\"\x80\x02\n\x1dReceiveDeliveryReceiptRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x18\n\x10recipient_number\x18\x03 \x01(\t\x12\x11\n\tsender_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\x05\x12\x12\n\nclient_ref\x18\x07 \x01(\t\x12\x14\n\x0cnetwork_code\x18\x08 \x01(\t\x12\r\n\x05price\x18\t \x01(\t\x12\x30\n\x0cmessage_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x1eReceiveDeliveryReceiptResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x08\"S\n\x16ReceiveSmsBatchRequest\x12\x39\n\x08messages\x18\x01 \x03(\x0b\x32\'.numproxy.internal.v1.ReceiveSmsRequest\"R\n\x17ReceiveSmsBatchResponse\x12\x37\n\x07results\x18\x01 \x03(\x0b\x32&.numproxy.internal.v1.ReceiveSmsResult\"\x8d\x01\n\x10ReceiveSmsResult\x12<\n\x08received\x18\x01 \x01(\x0b\x32(.numproxy.internal.v1.ReceiveSmsResponseH\x00\x12\x30\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1f.numproxy.internal.v1.CallErrorH\x00\x42\t\n\x07outcome*u\n\x0bMessageType\x12\x1c\n\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_TYPE_TEXT\x10\x01\x12\x18\n\x14MESSAGE_TYPE_UNICODE\x10\x02\x12\x17\n\x13MESSAGE_TYPE_BINARY\x10\x03*\xc7\x02\n\x0eInboundOutcome\x12\x1f\n\x1bINBOUND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19INBOUND_OUTCOME_FORWARDED\x10\x01\x12\x1d\n\x19INBOUND_OUTCOME_DUPLICATE\x10\x02\x12\x1b\n\x17INBOUND_OUTCOME_DROPPED\x10\x03\x12\x1b\n\x17INBOUND_OUTCOME_REPLIED\x10\x04\x12\x1b\n\x17INBOUND_OUTCOME_KEYWORD\x10\x05\x12\x1f\n\x1bINBOUND_OUTCOME_PART_STORED\x10\x06\x12\x1c\n\x18INBOUND_OUTCOME_RECORDED\x10\x07\x12#\n\x1fINBOUND_OUTCOME_SESSION_CREATED\x10\x08\x12\x1b\n\x17INBOUND_OUTCOME_BLOCKED\x10\t2\xe7\x02\n\x0eInboundService\x12_\n\nReceiveSms\x12\'.numproxy.internal.v1.ReceiveSmsRequest\x1a(.numproxy.internal.v1.ReceiveSmsResponse\x12n\n\x0fReceiveSmsBatch\x12,.numproxy.internal.v1.ReceiveSmsBatchRequest\x1a-.numproxy.internal.v1.ReceiveSmsBatchResponse\x12\x83\x01\n\x16ReceiveDeliveryReceipt\x12\x33.numproxy.internal.v1.ReceiveDeliveryReceiptRequest\x1a\x34.numproxy.internal.v1.ReceiveDeliveryReceiptResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"numproxy/internal/v1/inbound.proto\x12\x14numproxy.internal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%numproxy/internal/v1/call_error.proto\"\xc6\x03\n\x11ReceiveSmsRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x03 \x01(\t\x12\x11\n\tto_number\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12/\n\x04type\x18\x06 \x01(\x0e\x32!.numproxy.internal.v1.MessageType\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\t\x12\x0b\n\x03udh\x18\x08 \x01(\t\x12\x30\n\x0cmessage_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nconcat_ref\x18\n \x01(\t\x12\x14\n\x0c\x63oncat_total\x18\x0b \x01(\x05\x12\x13\n\x0b\x63oncat_part\x18\x0c \x01(\x05\x12\x12\n\nrequest_id\x18\r \x01(\t\x12P\n\rtrace_context\x18\x0e \x03(\x0b\x32\x39.numproxy.internal.v1.ReceiveSmsRequest.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x12ReceiveSmsResponse\x12\x35\n\x07outcome\x18\x01 \x01(\x0e\x32$.numproxy.internal.v1.InboundOutcome\x12\x0f\n\x07session\x18\x02 \x01(\t\"\x80\x02\n\x1dReceiveDeliveryReceiptRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x18\n\x10recipient_number\x18\x03 \x01(\t\x12\x11\n\tsender_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x12\n\nerror_code\x18\x06 \x01(\x05\x12\x12\n\nclient_ref\x18\x07 \x01(\t\x12\x14\n\x0cnetwork_code\x18\x08 \x01(\t\x12\r\n\x05price\x18\t \x01(\t\x12\x30\n\x0cmessage_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x1eReceiveDeliveryReceiptResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x08\"S\n\x16ReceiveSmsBatchRequest\x12\x39\n\x08messages\x18\x01 \x03(\x0b\x32\'.numproxy.internal.v1.ReceiveSmsRequest\"R\n\x17ReceiveSmsBatchResponse\x12\x37\n\x07results\x18\x01 \x03(\x0b\x32&.numproxy.internal.v1.ReceiveSmsResult\"\x8d\x01\n\x10ReceiveSmsResult\x12<\n\x08received\x18\x01 \x01(\x0b\x32(.numproxy.internal.v1.ReceiveSmsResponseH\x00\x12\x30\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1f.numproxy.internal.v1.CallErrorH\x00\x42\t\n\x07outcome*u\n\x0bMessageType\x12\x1c\n\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_TYPE_TEXT\x10\x01\x12\x18\n\x14MESSAGE_TYPE_UNICODE\x10\x02\x12\x17\n\x13MESSAGE_TYPE_BINARY\x10\x03*\xc7\x02\n\x0eInboundOutcome\x12\x1f\n\x1bINBOUND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19INBOUND_OUTCOME_FORWARDED\x10\x01\x12\x1d\n\x19INBOUND_OUTCOME_DUPLICATE\x10\x02\x12\x1b\n\x17INBOUND_OUTCOME_DROPPED\x10\x03\x12\x1b\n\x17INBOUND_OUTCOME_REPLIED\x10\x04\x12\x1b\n\x17INBOUND_OUTCOME_KEYWORD\x10\x05\x12\x1f\n\x1bINBOUND_OUTCOME_PART_STORED\x10\x06\x12\x1c\n\x18INBOUND_OUTCOME_RECORDED\x10\x07\x12#\n\x1fINBOUND_OUTCOME_SESSION_CREATED\x10\x08\x12\x1b\n\x17INBOUND_OUTCOME_BLOCKED\x10\t2\xe7\x02\n\x0eInboundService\x12_\n\nReceiveSms\x12\'.numproxy.internal.v1.ReceiveSmsRequest\x1a(.numproxy.internal.v1.ReceiveSmsResponse\x12n\n\x0fReceiveSmsBatch\x12,.numproxy.internal.v1.ReceiveSmsBatchRequest\x1a-.numproxy.internal.v1.ReceiveSmsBatchResponse\x12\x83\x01\n\x16ReceiveDeliveryReceipt\x12\x33.numproxy.internal.v1.ReceiveDeliveryReceiptRequest\x1a\x34.numproxy.internal.v1.ReceiveDeliveryReceiptResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'numproxy.internal.v1.inbound_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGETYPE']._serialized_start=1171
-  _globals['_MESSAGETYPE']._serialized_end=1288
-  _globals['_INBOUNDOUTCOME']._serialized_start=1291
-  _globals['_INBOUNDOUTCOME']._serialized_end=1618
+  _globals['_RECEIVESMSREQUEST_TRACECONTEXTENTRY']._loaded_options = None
+  _globals['_RECEIVESMSREQUEST_TRACECONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_MESSAGETYPE']._serialized_start=1306
+  _globals['_MESSAGETYPE']._serialized_end=1423
+  _globals['_INBOUNDOUTCOME']._serialized_start=1426
+  _globals['_INBOUNDOUTCOME']._serialized_end=1753
   _globals['_RECEIVESMSREQUEST']._serialized_start=133
-  _globals['_RECEIVESMSREQUEST']._serialized_end=452
-  _globals['_RECEIVESMSRESPONSE']._serialized_start=454
-  _globals['_RECEIVESMSRESPONSE']._serialized_end=546
-  _globals['_RECEIVEDELIVERYRECEIPTREQUEST']._serialized_start=549
-  _globals['_RECEIVEDELIVERYRECEIPTREQUEST']._serialized_end=805
-  _globals['_RECEIVEDELIVERYRECEIPTRESPONSE']._serialized_start=807
-  _globals['_RECEIVEDELIVERYRECEIPTRESPONSE']._serialized_end=856
-  _globals['_RECEIVESMSBATCHREQUEST']._serialized_start=858
-  _globals['_RECEIVESMSBATCHREQUEST']._serialized_end=941
-  _globals['_RECEIVESMSBATCHRESPONSE']._serialized_start=943
-  _globals['_RECEIVESMSBATCHRESPONSE']._serialized_end=1025
-  _globals['_RECEIVESMSRESULT']._serialized_start=1028
-  _globals['_RECEIVESMSRESULT']._serialized_end=1169
-  _globals['_INBOUNDSERVICE']._serialized_start=1621
-  _globals['_INBOUNDSERVICE']._serialized_end=1980
+  _globals['_RECEIVESMSREQUEST']._serialized_end=587
+  _globals['_RECEIVESMSREQUEST_TRACECONTEXTENTRY']._serialized_start=536
+  _globals['_RECEIVESMSREQUEST_TRACECONTEXTENTRY']._serialized_end=587
+  _globals['_RECEIVESMSRESPONSE']._serialized_start=589
+  _globals['_RECEIVESMSRESPONSE']._serialized_end=681
+  _globals['_RECEIVEDELIVERYRECEIPTREQUEST']._serialized_start=684
+  _globals['_RECEIVEDELIVERYRECEIPTREQUEST']._serialized_end=940
+  _globals['_RECEIVEDELIVERYRECEIPTRESPONSE']._serialized_start=942
+  _globals['_RECEIVEDELIVERYRECEIPTRESPONSE']._serialized_end=991
+  _globals['_RECEIVESMSBATCHREQUEST']._serialized_start=993
+  _globals['_RECEIVESMSBATCHREQUEST']._serialized_end=1076
+  _globals['_RECEIVESMSBATCHRESPONSE']._serialized_start=1078
+  _globals['_RECEIVESMSBATCHRESPONSE']._serialized_end=1160
+  _globals['_RECEIVESMSRESULT']._serialized_start=1163
+  _globals['_RECEIVESMSRESULT']._serialized_end=1304
+  _globals['_INBOUNDSERVICE']._serialized_start=1756
+  _globals['_INBOUNDSERVICE']._serialized_end=2115
 # @@protoc_insertion_point(module_scope)

@@ -93,6 +93,26 @@ Global___InboundOutcome: _TypeAlias = InboundOutcome  # noqa: Y015
 class ReceiveSmsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class TraceContextEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     API_KEY_FIELD_NUMBER: _builtins.int
     FROM_NUMBER_FIELD_NUMBER: _builtins.int
@@ -106,6 +126,7 @@ class ReceiveSmsRequest(_message.Message):
     CONCAT_TOTAL_FIELD_NUMBER: _builtins.int
     CONCAT_PART_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """The provider's id of this SMS (of this part, for multipart messages)."""
     api_key: _builtins.str
@@ -129,6 +150,12 @@ class ReceiveSmsRequest(_message.Message):
     def message_time(self) -> _timestamp_pb2.Timestamp:
         """When the provider started pushing it."""
 
+    @_builtins.property
+    def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """W3C trace context of this message (traceparent, tracestate); empty when tracing is off.
+        Per message, since one ReceiveSmsBatch call carries messages of several traces.
+        """
+
     def __init__(
         self,
         *,
@@ -145,10 +172,11 @@ class ReceiveSmsRequest(_message.Message):
         concat_total: _builtins.int = ...,
         concat_part: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["message_time", b"message_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "concat_part", b"concat_part", "concat_ref", b"concat_ref", "concat_total", b"concat_total", "data", b"data", "from_number", b"from_number", "message_id", b"message_id", "message_time", b"message_time", "request_id", b"request_id", "text", b"text", "to_number", b"to_number", "type", b"type", "udh", b"udh"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "concat_part", b"concat_part", "concat_ref", b"concat_ref", "concat_total", b"concat_total", "data", b"data", "from_number", b"from_number", "message_id", b"message_id", "message_time", b"message_time", "request_id", b"request_id", "text", b"text", "to_number", b"to_number", "trace_context", b"trace_context", "type", b"type", "udh", b"udh"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

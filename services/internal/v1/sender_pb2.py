@@ -25,25 +25,29 @@ _sym_db = _symbol_database.Default()
 from numproxy.internal.v1 import call_error_pb2 as numproxy_dot_internal_dot_v1_dot_call__error__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!numproxy/internal/v1/sender.proto\x12\x14numproxy.internal.v1\x1a%numproxy/internal/v1/call_error.proto\"_\n\x0eSendSmsRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\t\x12\x11\n\tto_number\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xa1\x01\n\x0fSendSmsResponse\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\t\x12\x15\n\rmessage_count\x18\x02 \x01(\x05\x12\x30\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1e.numproxy.internal.v1.Encoding\x12\x15\n\rmessage_price\x18\x04 \x01(\t\x12\x19\n\x11remaining_balance\x18\x05 \x01(\t\"M\n\x13SendSmsBatchRequest\x12\x36\n\x08messages\x18\x01 \x03(\x0b\x32$.numproxy.internal.v1.SendSmsRequest\"L\n\x14SendSmsBatchResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.numproxy.internal.v1.SendSmsResult\"\x83\x01\n\rSendSmsResult\x12\x35\n\x04sent\x18\x01 \x01(\x0b\x32%.numproxy.internal.v1.SendSmsResponseH\x00\x12\x30\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1f.numproxy.internal.v1.CallErrorH\x00\x42\t\n\x07outcome*J\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x11\n\rENCODING_GSM7\x10\x01\x12\x11\n\rENCODING_UCS2\x10\x02\x32\xce\x01\n\rSenderService\x12V\n\x07SendSms\x12$.numproxy.internal.v1.SendSmsRequest\x1a%.numproxy.internal.v1.SendSmsResponse\x12\x65\n\x0cSendSmsBatch\x12).numproxy.internal.v1.SendSmsBatchRequest\x1a*.numproxy.internal.v1.SendSmsBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!numproxy/internal/v1/sender.proto\x12\x14numproxy.internal.v1\x1a%numproxy/internal/v1/call_error.proto\"\xe3\x01\n\x0eSendSmsRequest\x12\x13\n\x0b\x66rom_number\x18\x01 \x01(\t\x12\x11\n\tto_number\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12M\n\rtrace_context\x18\x05 \x03(\x0b\x32\x36.numproxy.internal.v1.SendSmsRequest.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa1\x01\n\x0fSendSmsResponse\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\t\x12\x15\n\rmessage_count\x18\x02 \x01(\x05\x12\x30\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32\x1e.numproxy.internal.v1.Encoding\x12\x15\n\rmessage_price\x18\x04 \x01(\t\x12\x19\n\x11remaining_balance\x18\x05 \x01(\t\"M\n\x13SendSmsBatchRequest\x12\x36\n\x08messages\x18\x01 \x03(\x0b\x32$.numproxy.internal.v1.SendSmsRequest\"L\n\x14SendSmsBatchResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.numproxy.internal.v1.SendSmsResult\"\x83\x01\n\rSendSmsResult\x12\x35\n\x04sent\x18\x01 \x01(\x0b\x32%.numproxy.internal.v1.SendSmsResponseH\x00\x12\x30\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1f.numproxy.internal.v1.CallErrorH\x00\x42\t\n\x07outcome*J\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x11\n\rENCODING_GSM7\x10\x01\x12\x11\n\rENCODING_UCS2\x10\x02\x32\xce\x01\n\rSenderService\x12V\n\x07SendSms\x12$.numproxy.internal.v1.SendSmsRequest\x1a%.numproxy.internal.v1.SendSmsResponse\x12\x65\n\x0cSendSmsBatch\x12).numproxy.internal.v1.SendSmsBatchRequest\x1a*.numproxy.internal.v1.SendSmsBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'numproxy.internal.v1.sender_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENCODING']._serialized_start=650
-  _globals['_ENCODING']._serialized_end=724
-  _globals['_SENDSMSREQUEST']._serialized_start=98
-  _globals['_SENDSMSREQUEST']._serialized_end=193
-  _globals['_SENDSMSRESPONSE']._serialized_start=196
-  _globals['_SENDSMSRESPONSE']._serialized_end=357
-  _globals['_SENDSMSBATCHREQUEST']._serialized_start=359
-  _globals['_SENDSMSBATCHREQUEST']._serialized_end=436
-  _globals['_SENDSMSBATCHRESPONSE']._serialized_start=438
-  _globals['_SENDSMSBATCHRESPONSE']._serialized_end=514
-  _globals['_SENDSMSRESULT']._serialized_start=517
-  _globals['_SENDSMSRESULT']._serialized_end=648
-  _globals['_SENDERSERVICE']._serialized_start=727
-  _globals['_SENDERSERVICE']._serialized_end=933
+  _globals['_SENDSMSREQUEST_TRACECONTEXTENTRY']._loaded_options = None
+  _globals['_SENDSMSREQUEST_TRACECONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_ENCODING']._serialized_start=783
+  _globals['_ENCODING']._serialized_end=857
+  _globals['_SENDSMSREQUEST']._serialized_start=99
+  _globals['_SENDSMSREQUEST']._serialized_end=326
+  _globals['_SENDSMSREQUEST_TRACECONTEXTENTRY']._serialized_start=275
+  _globals['_SENDSMSREQUEST_TRACECONTEXTENTRY']._serialized_end=326
+  _globals['_SENDSMSRESPONSE']._serialized_start=329
+  _globals['_SENDSMSRESPONSE']._serialized_end=490
+  _globals['_SENDSMSBATCHREQUEST']._serialized_start=492
+  _globals['_SENDSMSBATCHREQUEST']._serialized_end=569
+  _globals['_SENDSMSBATCHRESPONSE']._serialized_start=571
+  _globals['_SENDSMSBATCHRESPONSE']._serialized_end=647
+  _globals['_SENDSMSRESULT']._serialized_start=650
+  _globals['_SENDSMSRESULT']._serialized_end=781
+  _globals['_SENDERSERVICE']._serialized_start=860
+  _globals['_SENDERSERVICE']._serialized_end=1066
 # @@protoc_insertion_point(module_scope)

@@ -45,10 +45,31 @@ Global___Encoding: _TypeAlias = Encoding  # noqa: Y015
 class SendSmsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class TraceContextEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     FROM_NUMBER_FIELD_NUMBER: _builtins.int
     TO_NUMBER_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
     from_number: _builtins.str
     """Sender id: the proxy number, E.164 with "+"."""
     to_number: _builtins.str
@@ -58,6 +79,12 @@ class SendSmsRequest(_message.Message):
     """Unique per outbound message; sent to the provider as client-ref. A repeated key returns
     the first result without calling the provider again.
     """
+    @_builtins.property
+    def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """W3C trace context of this message (traceparent, tracestate); empty when tracing is off.
+        Per message, since one SendSmsBatch call carries messages of several traces.
+        """
+
     def __init__(
         self,
         *,
@@ -65,10 +92,11 @@ class SendSmsRequest(_message.Message):
         to_number: _builtins.str = ...,
         text: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
+        trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_number", b"from_number", "idempotency_key", b"idempotency_key", "text", b"text", "to_number", b"to_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_number", b"from_number", "idempotency_key", b"idempotency_key", "text", b"text", "to_number", b"to_number", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

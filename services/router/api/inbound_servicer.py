@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from opentelemetry.trace import SpanKind
+
+from numproxy.common import tracing
 from numproxy.common.call_errors import each_item
 from numproxy.common.errors import Context, InvalidArgument
 from numproxy.common.input_text import identifier_problem, text_problem
@@ -9,7 +12,7 @@ from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import MAX_CONCAT_PARTS, MAX_TEXT_CHARS
 from numproxy.internal.v1 import call_error_pb2, inbound_pb2, inbound_pb2_grpc
 from numproxy.router.api.errors import database_outage
-from numproxy.router.inbound.message import IncomingSms, Outcome
+from numproxy.router.inbound.message import InboundResult, IncomingSms, Outcome
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
 
@@ -61,11 +64,27 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     async def _receive(
         self, request: inbound_pb2.ReceiveSmsRequest
     ) -> inbound_pb2.ReceiveSmsResponse:
-        result = await self._pipeline.receive(sms_from_proto(request))
+        if tracing.enabled():
+            result = await self._traced_receive(request)
+        else:
+            result = await self._pipeline.receive(sms_from_proto(request))
         return inbound_pb2.ReceiveSmsResponse(
             outcome=_OUTCOMES[result.outcome],
             session=f"sessions/{result.session_id}" if result.session_id else "",
         )
+
+    async def _traced_receive(self, request: inbound_pb2.ReceiveSmsRequest) -> InboundResult:
+        """The message's own span, in the trace the gateway started for it (several traces
+        share one ReceiveSmsBatch call): its outbound rows join the same trace."""
+        with tracing.span(
+            "numproxy.router/ReceiveSms",
+            parent=dict(request.trace_context) or None,
+            kind=SpanKind.SERVER,
+        ) as span:
+            result = await self._pipeline.receive(sms_from_proto(request))
+            if span is not None:
+                span.set_attribute("numproxy.outcome", result.outcome.value)
+        return result
 
     async def ReceiveDeliveryReceipt(
         self, request: inbound_pb2.ReceiveDeliveryReceiptRequest, context: Context
@@ -85,7 +104,7 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
             error_code=request.error_code,
             client_ref=request.client_ref,
         )
-        matched = await self._receipts.record(receipt)
+        matched = await self._receipts.record(receipt)  # links its span to the message's
         return inbound_pb2.ReceiveDeliveryReceiptResponse(matched=matched)
 
 
@@ -114,6 +133,7 @@ def sms_from_proto(request: inbound_pb2.ReceiveSmsRequest) -> IncomingSms:
         concat_ref=request.concat_ref,
         concat_total=request.concat_total,
         concat_part=request.concat_part,
+        traceparent=tracing.traceparent() or "",
     )
 
 

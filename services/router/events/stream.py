@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from numproxy.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from numproxy.router.clock import Clock, as_utc
 from numproxy.router.events.feed import EventFeed
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.sessions import names
 from numproxy.router.sessions.pagination import Page, decode_token, page_size, paginate
 from numproxy.router.store import events
@@ -62,9 +64,17 @@ class _Checked:
 
 
 class Events:
-    def __init__(self, engine: AsyncEngine, feed: EventFeed) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        feed: EventFeed,
+        metrics: RouterMetrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._engine = engine
         self._feed = feed
+        # The lag of each delivered page (metrics on): its newest event's age.
+        self._lag = (metrics, clock) if metrics is not None and clock is not None else None
 
     async def list_events(
         self, query: EventQuery, size: int = 0, token: str = ""
@@ -112,6 +122,10 @@ class Events:
                 requested = None
                 full = len(found) == WATCH_PAGE
                 if found:
+                    if self._lag is not None:
+                        metrics, clock = self._lag
+                        age = clock.now() - as_utc(found[-1].created_at)
+                        metrics.event_lag.observe(max(0.0, age.total_seconds()))
                     yield found
                 # A short page means everything up to the newest cursor was read.
                 position = found[-1].seq if full else max(position, bounds.newest)

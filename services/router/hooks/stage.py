@@ -228,5 +228,6 @@ async def _queue_replies(batch: Batch, replies: list[_Reply]) -> None:
             text=reply.text,
             session_id=reply.session_id,
             cause_id=reply.cause_id,
+            traceparent=item.traceparent,
         )
         batch.decide(item, reply.outcome, reply.session_id, 1)

@@ -83,6 +83,11 @@ class Item:
     def sms(self) -> IncomingSms | None:
         return self.source if isinstance(self.source, IncomingSms) else None
 
+    @property
+    def traceparent(self) -> str:
+        """The trace of the message ("" when tracing is off, or for a timed-out group)."""
+        return self.source.traceparent if isinstance(self.source, IncomingSms) else ""
+
 
 @dataclass(slots=True)
 class Batch:
@@ -158,6 +163,7 @@ class Batch:
         session_id: str | None = None,
         sender_number: str = "",
         cause_id: str | None = None,
+        traceparent: str = "",
     ) -> rows.Row:
         row = rows.outbound(
             now=self.now,
@@ -167,6 +173,7 @@ class Batch:
             session_id=session_id,
             sender_number=sender_number,
             cause_id=cause_id,
+            traceparent=traceparent,
         )
         return self.writes.interaction(row, pool_id=pool_id)
 

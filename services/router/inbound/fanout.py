@@ -49,6 +49,7 @@ async def fan_out(batch: Batch) -> None:
                 session_id=live.session_id,
                 sender_number=item.sender,
                 cause_id=inbound_id,
+                traceparent=item.traceparent,
             )
             if (partner, partner_proxy) in live.opted_out_partners:
                 batch.claim_only.add(row["id"])

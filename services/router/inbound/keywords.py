@@ -113,6 +113,7 @@ async def answer_keywords(batch: Batch) -> None:
                 recipient_number=item.sender,
                 text=reply,
                 cause_id=cause_id,
+                traceparent=item.traceparent,
             )
             queued = 1
         batch.decide(item, Outcome.KEYWORD, session_id, queued)

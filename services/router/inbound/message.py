@@ -38,6 +38,8 @@ class IncomingSms:
     concat_part: int = 0
     # What the pool's hooks decided for it, at most one per kind (router/hooks/).
     decisions: tuple[Decision, ...] = ()
+    # Its trace (a W3C traceparent; "" when tracing is off): its outbound rows join it.
+    traceparent: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common import tracing
 from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
@@ -41,10 +43,11 @@ from numproxy.router.inbound.end_command import end_sessions
 from numproxy.router.inbound.fanout import fan_out
 from numproxy.router.inbound.keywords import answer_keywords
 from numproxy.router.inbound.lookup import find_pools, find_sessions
-from numproxy.router.inbound.message import Inbound, InboundResult, TimedOutGroup
+from numproxy.router.inbound.message import Inbound, InboundResult, IncomingSms, TimedOutGroup
 from numproxy.router.inbound.multipart import complete_parts, reassemble
 from numproxy.router.inbound.policy import out_of_session
 from numproxy.router.inbound.session_rate import cap_session_rate
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import queries, rows
 from numproxy.router.store.queries import Claimed
@@ -103,8 +106,10 @@ class InboundPipeline:
         concurrency: int,
         on_events: Callable[[], None] = lambda: None,
         hooks: Decider | None = None,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._settings = settings
         self._clock = clock
         self._handoff = handoff
@@ -136,14 +141,18 @@ class InboundPipeline:
 
     async def _write(self, messages: Sequence[Inbound]) -> list[InboundResult | HookCall]:
         now = self._clock.now()
+        started = time.perf_counter()
         items = [Item.of(message) for message in messages]
         reserved = 0
         sends: list[Claimed] = []
         try:
             async with self._engine.begin() as conn:
                 batch = Batch(conn, self._settings, now, items)
-                for stage in STAGES:
-                    await stage(batch)
+                if tracing.enabled():
+                    await _traced_stages(batch, messages)
+                else:
+                    for stage in STAGES:
+                        await stage(batch)
                 outbound = batch.writes.outbound
                 # A pool's daily send budget is charged, and an opted-out pair refused, when
                 # the dispatcher claims the row.
@@ -168,15 +177,43 @@ class InboundPipeline:
         results = [_result(item) for item in items]
         for item, result in zip(items, results, strict=True):
             _log(item, result)
+        if self._metrics is not None:
+            self._count(results, time.perf_counter() - started)
         if len(batch.writes.outbound) > len(sends):
             self._handoff.notify()  # rows written due now, for the dispatcher's loop
         if sends:
             await self._handoff.submit(sends)
         return results
 
+    def _count(self, results: Sequence[InboundResult | HookCall], seconds: float) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        metrics.batch_size.observe(len(results))
+        metrics.commit_seconds.observe(seconds)
+        for result in results:
+            outcome = "hook" if isinstance(result, HookCall) else result.outcome.value
+            metrics.inbound.labels(outcome).inc()
+
+
+async def _traced_stages(batch: Batch, messages: Sequence[Inbound]) -> None:
+    """The stages, a span each, under one span of the batch: a child of its first message's
+    span, linked to the others' (a batch is shared; each message keeps one trace)."""
+    traces = [m.traceparent for m in messages if isinstance(m, IncomingSms) and m.traceparent]
+    with tracing.span(
+        "numproxy.router/inbound-batch",
+        parent=traces[0] if traces else None,
+        links=traces[1:],
+        attributes={"numproxy.batch_size": len(messages)},
+    ):
+        for stage in STAGES:
+            with tracing.span(f"numproxy.router/stage/{stage.__name__}"):
+                await stage(batch)
+
 
 def _claimed(row: rows.Row) -> Claimed:
-    return Claimed(row["id"], row["proxy_number"], row["recipient_number"], row["text"])
+    return Claimed(
+        row["id"], row["proxy_number"], row["recipient_number"], row["text"], row["trace_context"]
+    )
 
 
 def _result(item: Item) -> InboundResult | HookCall:

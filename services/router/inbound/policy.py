@@ -53,6 +53,7 @@ async def out_of_session(batch: Batch) -> None:
             proxy_number=item.proxy,
             recipient_number=item.sender,
             text=pool.out_of_session_reply,
+            traceparent=item.traceparent,
         )
         batch.decide(item, Outcome.REPLIED, None, 1)
 

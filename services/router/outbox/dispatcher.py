@@ -26,17 +26,21 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import cast
 
 import grpc
+from opentelemetry.trace import Span, SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from numproxy.common import tracing
 from numproxy.common.call_errors import status_code
 from numproxy.common.numbers import mask
 from numproxy.internal.v1 import sender_pb2, sender_pb2_grpc
 from numproxy.router.clock import Clock
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.outbox import send_budget
 from numproxy.router.outbox.results import ResultRecorder
 from numproxy.router.outbox.retry import Failed, RetryPolicy, SendResult, Sent
@@ -59,10 +63,12 @@ class Dispatcher:
         settings: RouterSettings,
         clock: Clock,
         on_events: Callable[[], None] = lambda: None,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._engine = engine
         # Told after a commit that wrote events (the event feed wakes its watchers).
         self._on_events = on_events
+        self._metrics = metrics
         self._recorder = recorder
         self._policy = policy
         # Built on a grpc.aio channel, the stub's calls are awaitable.
@@ -210,6 +216,8 @@ class Dispatcher:
                 started = await self.dispatch_once()
             except Exception as exc:
                 if database_unavailable(exc):  # polled again; readiness reports it too
+                    if self._metrics is not None:
+                        self._metrics.database_errors.labels("dispatcher").inc()
                     log.warning("claiming outbound messages failed: database unavailable")
                 else:
                     log.exception("claiming outbound messages failed")
@@ -264,6 +272,17 @@ class Dispatcher:
 
     async def _send(self, rows: list[Claimed]) -> None:
         """One SendSmsBatch call for ``rows``, then their results recorded."""
+        # Tracing on: a span per row in the trace it was queued in, carried per message.
+        spans: list[Span | None] = (
+            [
+                tracing.start_span(
+                    "numproxy.router/send", parent=row.trace_context, kind=SpanKind.CLIENT
+                )
+                for row in rows
+            ]
+            if tracing.enabled()
+            else []
+        )
         request = sender_pb2.SendSmsBatchRequest(
             messages=[
                 sender_pb2.SendSmsRequest(
@@ -271,11 +290,13 @@ class Dispatcher:
                     to_number=row.recipient_number,
                     text=row.text,
                     idempotency_key=row.id,
+                    trace_context=tracing.carrier_of(spans[index]) if spans else None,
                 )
-                for row in rows
+                for index, row in enumerate(rows)
             ]
         )
         results: list[SendResult]
+        started = time.perf_counter()
         try:
             reply = await self._stub.SendSmsBatch(request, timeout=self._settings.send_timeout)
             results = [self._result(result) for result in reply.results]
@@ -286,6 +307,14 @@ class Dispatcher:
         except Exception as exc:  # e.g. the channel was closed: try again later
             results = [Failed(f"SEND_ERROR: {type(exc).__name__}", retryable=True)] * len(rows)
         self._sent([row.id for row in rows])
+        for span, result in zip(spans, results, strict=False):
+            if span is not None:
+                span.set_attribute(
+                    "numproxy.send", "sent" if isinstance(result, Sent) else "failed"
+                )
+                span.end()
+        if self._metrics is not None:
+            self._count(results, time.perf_counter() - started)
         recorded = await asyncio.gather(
             # Shielded: a send cancelled at shutdown still has its result written.
             *(
@@ -300,6 +329,16 @@ class Dispatcher:
                 log.error(
                     "recording the send result of outbound %s failed", row.id, exc_info=outcome
                 )
+
+    def _count(self, results: list[SendResult], seconds: float) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        metrics.send_seconds.observe(seconds)
+        for result in results:
+            if isinstance(result, Sent):
+                metrics.send_status("sent", "OK")
+            else:
+                metrics.send_status("retryable" if result.retryable else "permanent", result.reason)
 
     def _result(self, result: sender_pb2.SendSmsResult) -> SendResult:
         if result.HasField("sent"):

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from numproxy.common import tracing
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.outbox.progress import progress_events
 from numproxy.router.store import events, queries
 from numproxy.router.store.queries import OutboundState
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 DELIVERED_STATUS = "delivered"
 FAILED_STATUSES = frozenset({"failed", "rejected", "expired"})
 FINAL_STATUSES = FAILED_STATUSES | {DELIVERED_STATUS}
+KNOWN_STATUSES = FINAL_STATUSES | {"accepted", "buffered", "unknown"}
 # How far back a receipt without a usable client-ref is matched by provider message id
 # (the provider retries receipts for 72 hours).
 _MESSAGE_ID_LOOKBACK = timedelta(days=7)
@@ -68,9 +71,14 @@ class DeliveryReceipt:
 
 class ReceiptRecorder:
     def __init__(
-        self, engine: AsyncEngine, clock: Clock, on_events: Callable[[], None] = lambda: None
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        on_events: Callable[[], None] = lambda: None,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._clock = clock
         # Told after a commit that wrote events (the event feed wakes its watchers).
         self._on_events = on_events
@@ -95,6 +103,12 @@ class ReceiptRecorder:
                     )
         if progress:
             self._on_events()
+        if row is not None:
+            tracing.link_current(row.trace_context)
+        if self._metrics is not None:
+            self._metrics.receipts.labels(
+                receipt_status(receipt.status), "true" if row is not None else "false"
+            ).inc()
         log.info(
             "delivery receipt %s (%s, err-code %d): %s",
             receipt.message_id,
@@ -103,6 +117,12 @@ class ReceiptRecorder:
             "matched" if row is not None else "no matching outbound message",
         )
         return row is not None
+
+
+def receipt_status(status: str) -> str:
+    """A provider's receipt status as a bounded label: the ones it documents, else other."""
+    status = status.strip().lower()
+    return status if status in KNOWN_STATUSES else "other"
 
 
 def record_part(row: OutboundState, message_id: str, status: str, error_code: int) -> bool:

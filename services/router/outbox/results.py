@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from numproxy.common.group_commit import GroupCommit
 from numproxy.common.numbers import mask
 from numproxy.router.clock import Clock
+from numproxy.router.metrics import RouterMetrics
 from numproxy.router.outbox.progress import progress_events
 from numproxy.router.outbox.receipts import settle
 from numproxy.router.outbox.retry import RetryPolicy, SendResult, Sent
@@ -40,8 +41,10 @@ class ResultRecorder:
         policy: RetryPolicy,
         linger: float = 0.0,
         on_events: Callable[[], None] = lambda: None,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._clock = clock
         self._policy = policy
         # Told after a commit that wrote events (the event feed wakes its watchers).
@@ -91,6 +94,8 @@ class ResultRecorder:
             log.info("outbound %s to %s sent", row.id, mask(row.recipient_number))
         elif result.retryable and not self._policy.exhausted(row.attempts, row.created_at, now):
             row.next_attempt_at = self._policy.next_attempt(row.attempts, now)
+            if self._metrics is not None:
+                self._metrics.retries.inc()
             log.warning(
                 "outbound %s to %s: attempt %d failed (%s); retrying at %s",
                 row.id,

@@ -26,6 +26,9 @@ from numproxy.router.store.rows import Row
 
 _INSERT = insert(Event.__table__)  # type: ignore[arg-type]
 _HORIZON_ID = 1
+# A list in a connection's info while something observes commits (router/metrics.py): the
+# events of the transaction under way, handed to the observer on commit.
+COMMITTED_EVENTS = "numproxy_committed_events"
 
 
 async def append(conn: AsyncConnection, rows: Sequence[Row]) -> None:
@@ -34,6 +37,9 @@ async def append(conn: AsyncConnection, rows: Sequence[Row]) -> None:
         return
     await dialect.event_order_lock(conn)
     await conn.execute(_INSERT, list(rows))
+    pending = conn.info.get(COMMITTED_EVENTS)
+    if pending is not None:
+        pending.extend(rows)
 
 
 # --- reading --------------------------------------------------------------------------------

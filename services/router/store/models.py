@@ -271,6 +271,8 @@ class Interaction(Base):
     cause_id: Mapped[str | None] = mapped_column(UUID_STR)
     # When retention (or EraseNumber) removed the text; the row stays for counts.
     redacted_at: Mapped[datetime | None]
+    # Outbound, when tracing is on: the W3C traceparent it was queued in, which its send joins.
+    trace_context: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -585,6 +585,8 @@ class Claimed:
     proxy_number: str
     recipient_number: str
     text: str
+    # The trace the send joins (a W3C traceparent; None when tracing was off).
+    trace_context: str | None = None
 
 
 # The pool of the row's proxy number: one indexed lookup inside the row's own query.
@@ -667,6 +669,7 @@ async def claim_due(
             Interaction.attempts,
             Interaction.session_id,
             Interaction.direction,
+            Interaction.trace_context,
         )
     )
     found = (await conn.execute(claim)).all()
@@ -675,7 +678,7 @@ async def claim_due(
     pools = await pools_of(conn, (row[1] for row in found))
     return [
         ClaimedRow(
-            Claimed(row[0], row[1], row[2], row[3]),
+            Claimed(row[0], row[1], row[2], row[3], row[9]),
             status=row[4],
             failure_reason=row[5],
             attempts=row[6],
@@ -723,6 +726,7 @@ class OutboundState:
     direction: str
     proxy_number: str
     pool_id: int | None
+    trace_context: str | None
 
 
 _OUTBOUND_COLUMNS = select(
@@ -739,6 +743,7 @@ _OUTBOUND_COLUMNS = select(
     Interaction.direction,
     Interaction.proxy_number,
     _POOL_OF_PROXY,
+    Interaction.trace_context,
 ).where(Interaction.direction != Direction.INBOUND)
 _OUTBOUND_STATE = (
     _OUTBOUND_COLUMNS.where(Interaction.id.in_(bindparam("ids", expanding=True)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from numproxy.common import tracing
 from numproxy.router.store.ids import new_id
 from numproxy.router.store.states import Direction, EventType, MessageStatus
 
@@ -30,6 +31,7 @@ def interaction(
     next_attempt_at: datetime | None = None,
     attempts: int = 0,
     cause_id: str | None = None,
+    trace_context: str | None = None,
 ) -> Row:
     """An interaction row (inbound or outbound) with a new time-ordered id."""
     return {
@@ -49,6 +51,7 @@ def interaction(
         "next_attempt_at": next_attempt_at,
         "cause_id": cause_id,
         "redacted_at": None,
+        "trace_context": trace_context,
         "created_at": now,
         "updated_at": now,
     }
@@ -80,10 +83,12 @@ def outbound(
     sender_number: str = "",
     cause_id: str | None = None,
     direction: Direction = Direction.OUTBOUND,
+    traceparent: str = "",
 ) -> Row:
     """An SMS from ``proxy_number`` to ``recipient_number``: an outbox entry, due now.
     ``direction`` SYSTEM for numproxy's or an app's own texts to a participant (notices,
-    SendMessage)."""
+    SendMessage). ``traceparent``: the trace its send joins (the message that caused it;
+    by default the current span's when tracing is on)."""
     return interaction(
         now=now,
         direction=direction,
@@ -95,6 +100,7 @@ def outbound(
         recipient_number=recipient_number,
         next_attempt_at=now,
         cause_id=cause_id,
+        trace_context=traceparent or tracing.traceparent(),
     )
 
 

@@ -54,6 +54,6 @@ async def test_downgrade_to_nothing_then_upgrade_again(database_url: str) -> Non
             differences = await conn.run_sync(_differences)
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
         assert differences == []
-        assert version == head_revision() == "0005"
+        assert version == head_revision() == "0006"
     finally:
         await engine.dispose()

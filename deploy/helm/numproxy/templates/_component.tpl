@@ -11,6 +11,7 @@ Call it with (dict "root" $ "component" "gateway|router|sender|simulator|console
 {{- $port := include "numproxy.containerPort" $c | int }}
 {{- $grpc := or (eq $c "router") (eq $c "sender") }}
 {{- $tls := include "numproxy.usesTls" . }}
+{{- $metricsPort := include "numproxy.metricsPort" . }}
 {{- $config := include "numproxy.config" . | trim }}
 {{- $sqlite := and (eq $c "router") (eq $root.Values.database.type "sqlite") }}
 {{- $minReplicas := include "numproxy.minReplicas" . | int }}
@@ -89,6 +90,11 @@ spec:
             {{- if $grpc }}
             - name: health
               containerPort: {{ $root.Values.grpcHealthPort }}
+              protocol: TCP
+            {{- end }}
+            {{- if $metricsPort }}
+            - name: metrics
+              containerPort: {{ $metricsPort }}
               protocol: TCP
             {{- end }}
           envFrom:
@@ -205,6 +211,13 @@ spec:
       targetPort: health
       protocol: TCP
       appProtocol: grpc
+    {{- end }}
+    {{- if $metricsPort }}
+    - name: metrics
+      port: {{ $metricsPort }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
     {{- end }}
 {{- if and (hasKey $v "autoscaling") $v.autoscaling.enabled }}
 ---
@@ -330,12 +343,35 @@ spec:
         {{- include "numproxy.podPeer" (dict "root" $root "component" "test") | nindent 8 }}
       {{- end }}
     {{- end }}
+    {{- /* The gateway's /metrics shares the webhook port: a rule of its own only when
+    gateway.from restricts that port (else any source reaches it already). */}}
+    {{- $metricsPort := ternary (ternary $port "" (gt (len $np.gateway.from) 0)) (include "numproxy.metricsPort" .) (eq $c "gateway") }}
+    {{- if $metricsPort }}
+    # Prometheus scraping /metrics.
+    - ports:
+        - port: {{ $metricsPort }}
+          protocol: TCP
+      {{- with $np.metrics.from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
   egress:
     - ports:
         - port: {{ $np.dns.port }}
           protocol: UDP
         - port: {{ $np.dns.port }}
           protocol: TCP
+    {{- if and $root.Values.tracing.otlpEndpoint (has $c (list "gateway" "router" "sender")) }}
+    # Spans to the OpenTelemetry collector.
+    - ports:
+        - port: {{ $np.tracing.port }}
+          protocol: TCP
+      {{- with $np.tracing.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
     {{- if or (eq $c "gateway") (eq $c "console") }}
     - ports:
         - port: {{ include "numproxy.containerPort" "router" }}

@@ -191,6 +191,8 @@ inline. User `config` entries come last and win.
 {{- end }}
 {{- else if eq $c "router" }}
 {{- $_ := set $env "SENDER_ADDRESS" (include "numproxy.senderAddress" $root) }}
+{{- $_ := set $env "METRICS_PORT" (toString $root.Values.metrics.port) }}
+{{- $_ := set $env "METRICS_INTERVAL" (toString $root.Values.metrics.interval) }}
 {{- if eq $root.Values.database.type "sqlite" }}
 {{- $_ := set $env "DATABASE_URL" (include "numproxy.sqliteUrl" $root) }}
 {{- end }}
@@ -205,6 +207,7 @@ inline. User `config` entries come last and win.
 {{- $_ := set $env "REFLECTION" (toString $root.Values.grpcReflection) }}
 {{- $_ := set $env "BASE_URL" (ternary (include "numproxy.simulatorUrl" $root) $root.Values.sender.baseUrl $root.Values.simulator.enabled) }}
 {{- $_ := set $env "AUTH_METHOD" $root.Values.sender.authMethod }}
+{{- $_ := set $env "METRICS_PORT" (toString $root.Values.metrics.port) }}
 {{- if eq $root.Values.sender.authMethod "signature" }}
 {{- $_ := set $env "SIGNATURE_METHOD" $root.Values.gateway.signature.method }}
 {{- end }}
@@ -226,6 +229,32 @@ inline. User `config` entries come last and win.
 {{- end }}
 {{- range $k := keys $env | sortAlpha }}
 {{ printf "%s%s" $prefix $k }}: {{ index $env $k | quote }}
+{{- end }}
+{{- include "numproxy.tracingEnv" . }}
+{{- end }}
+
+{{/*
+The OpenTelemetry SDK's own variables (docs/operations.md), for the services that trace.
+*/}}
+{{- define "numproxy.tracingEnv" -}}
+{{- $t := .root.Values.tracing }}
+{{- if and $t.otlpEndpoint (has .component (list "gateway" "router" "sender")) }}
+{{- $otel := dict "OTEL_EXPORTER_OTLP_ENDPOINT" $t.otlpEndpoint "OTEL_EXPORTER_OTLP_PROTOCOL" $t.protocol }}
+{{- range $k, $val := $t.env }}
+{{- $_ := set $otel $k (toString $val) }}
+{{- end }}
+{{- range $k := keys $otel | sortAlpha }}
+{{ $k }}: {{ index $otel $k | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether a component serves metrics on their own port (the router and the sender).
+*/}}
+{{- define "numproxy.metricsPort" -}}
+{{- if and (has .component (list "router" "sender")) (gt (int .root.Values.metrics.port) 0) }}
+{{- .root.Values.metrics.port }}
 {{- end }}
 {{- end }}
 
