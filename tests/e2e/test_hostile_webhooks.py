@@ -51,6 +51,7 @@ from tests.support.hostile import (
 )
 from tests.support.postgres import PostgresServer
 from tests.support.stack import LocalStack, digits, free_stack_config, local_stack, webhook_signer
+from tests.support.tls import client_tls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -302,7 +303,8 @@ async def test_router_refuses_poison_from_a_gateway_that_did_not_check(
     )
     for name, value in fields.items():
         setattr(request, name, value)
-    channel = open_channel(signed.stack.config.router_address)
+    # As the gateway would call it: its own certificate, whose only scope is inbound.
+    channel = open_channel(signed.stack.config.router_address, client_tls("gateway"))
     try:
         stub = inbound_pb2_grpc.InboundServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
