@@ -21,6 +21,7 @@ import grpc
 
 from numproxy.common.caller import Caller, bound_caller
 from numproxy.common.errors import Context, Unauthenticated, abort_with
+from numproxy.common.handlers import rebuild
 
 UNAUTHENTICATED_METHODS = ("/grpc.health.v1.Health/",)
 MAX_TOKEN_LENGTH = 512
@@ -114,21 +115,7 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[typ
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(UNAUTHENTICATED_METHODS):
             return handler
-        kind = (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler),
-            ("stream_stream", grpc.stream_stream_rpc_method_handler),
-        )
-        for attribute, make in kind:
-            inner = getattr(handler, attribute)
-            if inner is not None:
-                return make(
-                    self._wrap(inner),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-        return handler
+        return rebuild(handler, lambda _kind, behaviour: self._wrap(behaviour))
 
     def _wrap(self, inner: Callable[[Any, Context], Any]) -> Callable[[Any, Context], Any]:
         """``inner`` run with its caller bound (a streaming reply as an async generator or as

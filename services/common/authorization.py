@@ -38,6 +38,7 @@ from numproxy.common.errors import (
     abort_with,
     as_domain_error,
 )
+from numproxy.common.handlers import rebuild
 from numproxy.common.scopes import RULES, Rule, Scope
 
 log = logging.getLogger(__name__)
@@ -204,37 +205,24 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         rule = self._rules.get(method)
         if rule is not None and rule.public:
             return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(_Call(method, rule), handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(_Call(method, rule), handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+        call = _Call(method, rule)
+        return rebuild(handler, lambda kind, behaviour: self._authorized(call, kind, behaviour))
+
+    def _authorized(self, call: _Call, kind: str, behaviour: Any) -> Any:
+        if kind == "unary_unary":
+            return self._unary(call, behaviour)
+        if kind == "unary_stream":
+            return self._stream(call, behaviour)
         # No numproxy RPC streams requests: a method that does is refused until it is
         # handled here and listed in the table.
-        unlisted = _Call(method, None)
+        unlisted = _Call(call.method, None)
 
         async def refuse(requests: Any, context: Context) -> None:
             refusal = self._decide(unlisted)
             assert isinstance(refusal, DomainError)
             await self._refuse(unlisted, None, context, refusal)
 
-        make = (
-            grpc.stream_unary_rpc_method_handler
-            if handler.stream_unary is not None
-            else grpc.stream_stream_rpc_method_handler
-        )
-        return make(
-            refuse,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return refuse
 
     def _caller(self) -> Caller | None:
         return current_caller() or self._anonymous

@@ -6,6 +6,7 @@ Services raise these; :class:`ErrorMappingInterceptor` turns them into gRPC stat
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
@@ -13,6 +14,8 @@ from typing import Any, ClassVar
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
+from numproxy.common.handlers import rebuild
 
 DOMAIN = "numproxy.dev"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -152,8 +155,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         if handler is None:
             return handler
         method = handler_call_details.method
-        if handler.unary_unary is not None:
-            inner: Handler = handler.unary_unary  # always a coroutine function on grpc.aio
+        return rebuild(handler, functools.partial(self._guard, method))
+
+    def _guard(self, method: str, kind: str, behaviour: Any) -> Any:
+        """``behaviour`` with what it raises mapped: unary responses, and server streams
+        written as async generators (no numproxy RPC streams requests; those are served as
+        they are)."""
+        if kind == "unary_unary":
+            inner: Handler = behaviour  # always a coroutine function on grpc.aio
 
             async def wrapped(request: Any, context: Context) -> Any:
                 try:
@@ -161,13 +170,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 except Exception as exc:
                     await self._abort(context, exc, method)
 
-            return grpc.unary_unary_rpc_method_handler(
-                wrapped,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            stream: StreamHandler = handler.unary_stream
+            return wrapped
+        if kind == "unary_stream":
+            stream: StreamHandler = behaviour
 
             async def wrapped_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 try:
@@ -176,12 +181,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 except Exception as exc:
                     await self._abort(context, exc, method)
 
-            return grpc.unary_stream_rpc_method_handler(
-                wrapped_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+            return wrapped_stream
+        return behaviour
 
     async def _abort(self, context: Context, exc: Exception, method: str) -> None:
         """End the call with the status ``exc`` maps to (aborting raises)."""

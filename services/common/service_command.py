@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 from collections.abc import Coroutine, Mapping
@@ -24,6 +25,7 @@ from pydantic_settings import BaseSettings
 from numproxy.common.eventloop import run as run_event_loop
 from numproxy.common.ports import EXIT_PORT_IN_USE, PortInUse
 from numproxy.common.settings import flag, load_settings
+from numproxy.common.tracing import configure_tracing
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -105,8 +107,11 @@ def settings_from_args(cls: type[SettingsT], args: argparse.Namespace) -> Settin
     return load_settings(cls, given)
 
 
-def serve(service: str, main: Coroutine[Any, Any, None]) -> int:
-    """Run a service's ``main`` coroutine; a taken port is one line and EXIT_PORT_IN_USE."""
+def serve(service: str, main: Coroutine[Any, Any, None], *, traced: bool = False) -> int:
+    """Run a service's ``main`` coroutine; a taken port is one line and EXIT_PORT_IN_USE.
+    ``traced``: with tracing configured by the OTEL_* variables (common/tracing.py), its
+    buffered spans exported at the end."""
+    stop_tracing = configure_tracing(service, os.environ) if traced else None
     try:
         run_event_loop(main)
     except PortInUse as exc:
@@ -117,4 +122,7 @@ def serve(service: str, main: Coroutine[Any, Any, None]) -> int:
             file=sys.stderr,
         )
         return EXIT_PORT_IN_USE
+    finally:
+        if stop_tracing is not None:
+            stop_tracing()
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -13,7 +12,6 @@ from numproxy.common.http_server import serve_http
 from numproxy.common.logging import configure_logging
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.tls import warn_plaintext
-from numproxy.common.tracing import configure_tracing
 from numproxy.gateway.app import create_app
 from numproxy.gateway.router_client import RouterClient
 from numproxy.gateway.settings import GatewaySettings
@@ -64,11 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(GatewaySettings, args)
     configure_logging("gateway", settings.log_level, settings.log_format)
-    stop_tracing = configure_tracing("gateway", os.environ)
-    try:
-        return serve("gateway", run(settings))
-    finally:
-        stop_tracing()  # exports the spans still buffered
+    return serve("gateway", run(settings), traced=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -33,7 +32,6 @@ from numproxy.common.periodic import Periodic
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.settings import load_settings
 from numproxy.common.tls import ServerAuth
-from numproxy.common.tracing import configure_tracing
 from numproxy.internal.v1 import inbound_pb2_grpc, sender_pb2_grpc
 from numproxy.router.api.access import SessionAccess
 from numproxy.router.api.audit_servicer import AuditServicer
@@ -325,11 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = settings_from_args(RouterSettings, args)
     configure_logging("router", settings.log_level, settings.log_format)
-    stop_tracing = configure_tracing("router", os.environ)
-    try:
-        return serve("router", run(settings))
-    finally:
-        stop_tracing()  # exports the spans still buffered
+    return serve("router", run(settings), traced=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

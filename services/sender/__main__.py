@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Sequence
 
 from numproxy.common.authorization import Authentication, AuthorizationInterceptor
@@ -16,7 +15,6 @@ from numproxy.common.logging import configure_logging
 from numproxy.common.metrics import serve_metrics
 from numproxy.common.service_command import serve, service_parser, settings_from_args
 from numproxy.common.tls import ServerAuth
-from numproxy.common.tracing import configure_tracing
 from numproxy.sender.idempotency import IdempotencyCache
 from numproxy.sender.metrics import SenderMetrics
 from numproxy.sender.ratelimit import RateLimiters
@@ -105,11 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(SenderSettings, args)
     configure_logging("sender", settings.log_level, settings.log_format)
-    stop_tracing = configure_tracing("sender", os.environ)
-    try:
-        return serve("sender", run(settings))
-    finally:
-        stop_tracing()  # exports the spans still buffered
+    return serve("sender", run(settings), traced=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

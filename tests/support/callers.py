@@ -18,6 +18,7 @@ import grpc
 from numproxy.common.authorization import all_scopes
 from numproxy.common.caller import Caller, bound_caller
 from numproxy.common.grpc_client import CHANNEL_OPTIONS
+from numproxy.common.handlers import rebuild
 from numproxy.common.scopes import Scope
 
 CALLER_KEY = "x-test-caller"
@@ -55,32 +56,26 @@ class TestAuthentication(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         caller = _caller_of(handler_call_details, self._anonymous)
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
+        return rebuild(handler, lambda kind, behaviour: _bound(kind, behaviour, caller))
 
-            async def bound_unary(request: Any, context: Context) -> Any:
-                with bound_caller(caller):
-                    return await unary(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                bound_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            stream = handler.unary_stream
+def _bound(kind: str, behaviour: Any, caller: Caller | None) -> Any:
+    """``behaviour`` run with ``caller`` bound (a streamed reply written as an async
+    generator, as numproxy's are)."""
+    if kind.endswith("_stream"):
 
-            async def bound_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-                with bound_caller(caller):
-                    async for response in stream(request, context):
-                        yield response
+        async def bound_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            with bound_caller(caller):
+                async for response in behaviour(request, context):
+                    yield response
 
-            return grpc.unary_stream_rpc_method_handler(
-                bound_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return bound_stream
+
+    async def bound_unary(request: Any, context: Context) -> Any:
+        with bound_caller(caller):
+            return await behaviour(request, context)
+
+    return bound_unary
 
 
 def _with_name(details: grpc.aio.ClientCallDetails, name: str) -> grpc.aio.ClientCallDetails:

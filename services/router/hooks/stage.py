@@ -35,7 +35,7 @@ from numproxy.router.inbound.batch import Batch, Item, LiveSession
 from numproxy.router.inbound.message import Outcome, TimedOutGroup
 from numproxy.router.inbound.multipart import group_key
 from numproxy.router.inbound.reply_budget import claim_replies
-from numproxy.router.store import queries, rows
+from numproxy.router.store import queries
 from numproxy.router.store.queries import PoolHooks
 from numproxy.router.store.states import EventType, HookAction, HookKind
 
@@ -171,22 +171,11 @@ def _intercept(
         if action is HookAction.REWRITE:
             item.forward_text = decision.text
         return  # forwarded by fan-out
-    inbound_id = batch.record_inbound(item, live, note)
     if action is HookAction.FAIL_CLOSED:
+        batch.record_inbound(item, live, note)
         batch.decide(item, Outcome.RECORDED, live.session_id)
         return
-    batch.writes.event(
-        rows.event(
-            type=EventType.MESSAGE_BLOCKED,
-            now=batch.now,
-            pool_id=live.pool_id,
-            session_id=live.session_id,
-            interaction_id=inbound_id,
-            participant=item.sender,
-            proxy_number=item.proxy,
-            reason=note,
-        )
-    )
+    inbound_id = batch.record_held_back(item, live, note, EventType.MESSAGE_BLOCKED, note)
     if decision.text:
         replies.append(
             _Reply(

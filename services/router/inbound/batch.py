@@ -24,6 +24,7 @@ from numproxy.router.settings import RouterSettings
 from numproxy.router.store import closing, rows
 from numproxy.router.store.closing import Close
 from numproxy.router.store.queries import Activity, GroupKey, PoolHooks, PoolPolicy
+from numproxy.router.store.states import EventType
 from numproxy.router.store.writes import Writes
 
 
@@ -152,6 +153,33 @@ class Batch:
             Activity(session.session_id, session.status, session.ttl_seconds),
         )
         return str(row["id"])
+
+    def record_held_back(
+        self,
+        item: Item,
+        session: LiveSession,
+        note: str,
+        event_type: EventType,
+        reason: str,
+        direction: str = "",
+    ) -> str:
+        """The item recorded in ``session`` but forwarded to nobody, and the event saying why
+        (a hook blocked it, the session went over its rate); the interaction's id."""
+        inbound_id = self.record_inbound(item, session, note)
+        self.writes.event(
+            rows.event(
+                type=event_type,
+                now=self.now,
+                pool_id=session.pool_id,
+                session_id=session.session_id,
+                interaction_id=inbound_id,
+                participant=item.sender,
+                proxy_number=item.proxy,
+                reason=reason,
+                direction=direction,
+            )
+        )
+        return inbound_id
 
     def queue_outbound(
         self,

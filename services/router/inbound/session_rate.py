@@ -14,7 +14,6 @@ from datetime import timedelta
 from numproxy.router.clock import as_utc
 from numproxy.router.inbound.batch import Batch
 from numproxy.router.inbound.message import Outcome
-from numproxy.router.store import rows
 from numproxy.router.store.closing import Close
 from numproxy.router.store.states import CloseReason, Direction, EventType
 
@@ -44,19 +43,13 @@ async def cap_session_rate(batch: Batch) -> None:
         batch.rates[live.session_id] = rate
         if rate[1] <= cap:
             continue
-        inbound_id = batch.record_inbound(item, live, NOTE)
-        batch.writes.event(
-            rows.event(
-                type=EventType.SESSION_RATE_LIMITED,
-                now=batch.now,
-                pool_id=live.pool_id,
-                session_id=live.session_id,
-                interaction_id=inbound_id,
-                participant=item.sender,
-                proxy_number=item.proxy,
-                reason=f"more than {cap} messages in {window.total_seconds():g} s",
-                direction=Direction.INBOUND,
-            )
+        batch.record_held_back(
+            item,
+            live,
+            NOTE,
+            EventType.SESSION_RATE_LIMITED,
+            f"more than {cap} messages in {window.total_seconds():g} s",
+            Direction.INBOUND,
         )
         await batch.close(index, [Close(live.session_id, CloseReason.RATE_LIMITED, batch.now)])
         batch.decide(item, Outcome.RECORDED, live.session_id)
