@@ -7,6 +7,7 @@ session activity) in one go at the end, inside the same transaction.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -211,6 +212,18 @@ class Batch:
         for close in closes:
             self.closed_by.setdefault(close.session_id, item_index)
             self.activity.pop(close.session_id, None)
+
+    def in_open_sessions(self) -> Iterator[tuple[int, Item, LiveSession]]:
+        """The undecided items whose live session is still open for them (no earlier item of
+        this batch closed it, e.g. a STOP), with their index and session."""
+        for index, item in enumerate(self.items):
+            live = item.live
+            if (
+                item.result is None
+                and live is not None
+                and self.is_open_for(index, live.session_id)
+            ):
+                yield index, item, live
 
     def is_open_for(self, index: int, session_id: str) -> bool:
         """Whether the session is still open for the item at ``index`` (no earlier item of

@@ -22,13 +22,9 @@ def too_long_note(length: int) -> str:
 
 
 async def fan_out(batch: Batch) -> None:
-    for index, item in enumerate(batch.items):
-        live = item.live
-        if item.result is not None or live is None:
-            continue
-        if not batch.is_open_for(index, live.session_id):
-            # Closed by an earlier message of this batch (a STOP): the policy stage ran for it.
-            continue
+    # A session closed by an earlier message of this batch (a STOP) is not open for the later
+    # ones: the policy stage ran for them.
+    for _, item, live in batch.in_open_sessions():
         text = item.text if item.forward_text is None else item.forward_text
         refused = BINARY_NOTE if item.binary else ""
         if not refused and len(text) > MAX_TEXT_CHARS:

@@ -25,12 +25,7 @@ async def cap_session_rate(batch: Batch) -> None:
     if cap == 0:
         return
     window = timedelta(seconds=batch.settings.session_rate_window)
-    for index, item in enumerate(batch.items):
-        live = item.live
-        if item.result is not None or live is None:
-            continue
-        if not batch.is_open_for(index, live.session_id):
-            continue
+    for index, item, live in batch.in_open_sessions():
         rate = batch.rates.get(live.session_id)
         if rate is None:
             started = live.rate_window_started_at
