@@ -49,8 +49,9 @@ class _Reply:
     text: str
     pool_id: int
     outcome: Outcome
-    # The least seconds since the previous automatic reply to the sender on the number.
-    interval: float
+    # The least seconds since the previous automatic reply to the sender on the number; None:
+    # the app decided this reply, it keeps to the budget only (inbound/reply_budget.py).
+    interval: float | None
     session_id: str | None = None
     cause_id: str | None = None
 
@@ -153,7 +154,7 @@ def _resolve(batch: Batch, item: Item, decision: Decision, replies: list[_Reply]
                 decision.text,
                 item.pool.pool_id,
                 Outcome.REPLIED,
-                item.pool.reply_interval_seconds,
+                None,
             )
         )
         return
@@ -183,7 +184,7 @@ def _intercept(
                 decision.text,
                 live.pool_id,
                 Outcome.BLOCKED,
-                batch.settings.auto_reply_interval,
+                None,
                 live.session_id,
                 inbound_id,
             )

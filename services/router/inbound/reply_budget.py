@@ -3,10 +3,11 @@ who texted a proxy number (keyword answers and STOP / START confirmations, out-o
 replies whether the pool's text or a hook's, a hook's answer to a message it blocked).
 
 Per (recipient, proxy number): a least interval between two replies (the pool's
-``reply_interval`` for out-of-session replies, ``auto_reply_interval`` for the others), and at
-most ``auto_reply_budget`` replies per ``auto_reply_window``. The confirmation of a change of
-the opt-out (STOP, START), which carriers require, keeps to the budget only: it waits for no
-interval and starts none (a HELP right after a START is answered). The state is the pair's reply_log
+``reply_interval`` for out-of-session replies, ``auto_reply_interval`` for keyword answers),
+and at most ``auto_reply_budget`` replies per ``auto_reply_window``. The confirmation of a
+change of the opt-out (STOP, START), which carriers require, and a hook's reply, which the app
+decided for that very text, keep to the budget only: they wait for no interval and start none
+(a HELP right after a START is answered). The state is the pair's reply_log
 row, charged by one upsert per interval in the batch (store/queries.py claim_reply_slots), so
 concurrent batches and replicas agree. 20 HELPs in a minute get one answer; two
 auto-responders texting each other's proxy numbers get a bounded number of replies.

@@ -208,19 +208,20 @@ async def test_a_hook_reply_keeps_to_the_reply_budget_and_skips_opted_out_sender
     await add_pool(engine, [V1, V2], **HOOKS)
     decider = ScriptedDecider(resolve=resolve(HookAction.REPLY, text="hi"))
     clock = FakeClock()
-    router, _ = make_router(engine, clock, hooks=decider)
+    # The app decided each reply: no least interval between them, only the budget (3 here).
+    router, _ = make_router(engine, clock, RouterSettings(auto_reply_budget=3), hooks=decider)
     async with factory(engine)() as db, db.begin():
         db.add(OptOut(number=ALICE, proxy_number=V2, created_at=START))
 
-    results = [await router.receive(sms(STRANGER, V1, "x")) for _ in range(2)]
-    clock.advance(3600)  # the pool's reply_interval
+    results = [await router.receive(sms(STRANGER, V1, "x")) for _ in range(4)]
+    clock.advance(24 * 3600)  # a new budget window
     later = await router.receive(sms(STRANGER, V1, "x"))
     opted_out = await router.receive(sms(ALICE, V2, "x"))
 
-    assert [r.outcome for r in results] == [Outcome.REPLIED, Outcome.DROPPED]
+    assert [r.outcome for r in results] == [Outcome.REPLIED] * 3 + [Outcome.DROPPED]
     assert later.outcome is Outcome.REPLIED
     assert opted_out.outcome is Outcome.DROPPED
-    assert [o.recipient_number for o in await interactions(engine, "OUTBOUND")] == [STRANGER] * 2
+    assert [o.recipient_number for o in await interactions(engine, "OUTBOUND")] == [STRANGER] * 4
 
 
 @pytest.mark.parametrize(
