@@ -31,6 +31,7 @@ from docker.models.containers import Container
 
 from numproxy.client import NumproxyClient
 from numproxy.common.local_ca import identity_files
+from numproxy.common.scopes import Scope
 from numproxy.common.tls import ClientTls
 from tests.containers.conftest import CHART
 from tests.containers.kube import (
@@ -105,7 +106,13 @@ SCENARIOS = {
     "production": ([VALUES], []),
     "sandbox": (
         [CHART / "ci" / "sandbox-values.yaml"],
-        ["image.repository=numproxy", "image.tag=dev", "image.pullPolicy=Never"],
+        [
+            "image.repository=numproxy",
+            "image.tag=dev",
+            "image.pullPolicy=Never",
+            # The rehearsal's own calls present the admin certificate: list what it may do.
+            "router.callers.admin.scopes={" + ",".join(sorted(Scope)) + "}",
+        ],
     ),
 }
 
