@@ -109,7 +109,10 @@ def enabled() -> bool:
 # --- spans ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
+# What span() returns when tracing is off: nothing to enter, so one code path costs nothing.
+_OFF: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 def span(
     name: str,
     *,
@@ -117,12 +120,22 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     links: Sequence[str] = (),
     attributes: Mapping[str, str | int] | None = None,
-) -> Iterator[Span | None]:
+) -> contextlib.AbstractContextManager[Span | None]:
     """A span (the current one inside), child of ``parent`` (a carrier or a traceparent) when
     given, else of the current span; ``links``: traceparents it is linked to. None when off."""
     if not _on:
-        yield None
-        return
+        return _OFF
+    return _span(name, parent, kind, links, attributes)
+
+
+@contextlib.contextmanager
+def _span(
+    name: str,
+    parent: Mapping[str, str] | str | None,
+    kind: SpanKind,
+    links: Sequence[str],
+    attributes: Mapping[str, str | int] | None,
+) -> Iterator[Span]:
     ctx = context_of(parent) if parent else None
     linked = [link for link in (link_to(tp) for tp in links) if link is not None]
     tracer = trace.get_tracer(_TRACER)

@@ -12,7 +12,7 @@ from numproxy.common.numbers import normalize
 from numproxy.common.sms_encoding import MAX_CONCAT_PARTS, MAX_TEXT_CHARS
 from numproxy.internal.v1 import call_error_pb2, inbound_pb2, inbound_pb2_grpc
 from numproxy.router.api.errors import database_outage
-from numproxy.router.inbound.message import InboundResult, IncomingSms, Outcome
+from numproxy.router.inbound.message import IncomingSms, Outcome
 from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.outbox.receipts import DeliveryReceipt, ReceiptRecorder
 
@@ -64,18 +64,8 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
     async def _receive(
         self, request: inbound_pb2.ReceiveSmsRequest
     ) -> inbound_pb2.ReceiveSmsResponse:
-        if tracing.enabled():
-            result = await self._traced_receive(request)
-        else:
-            result = await self._pipeline.receive(sms_from_proto(request))
-        return inbound_pb2.ReceiveSmsResponse(
-            outcome=_OUTCOMES[result.outcome],
-            session=f"sessions/{result.session_id}" if result.session_id else "",
-        )
-
-    async def _traced_receive(self, request: inbound_pb2.ReceiveSmsRequest) -> InboundResult:
-        """The message's own span, in the trace the gateway started for it (several traces
-        share one ReceiveSmsBatch call): its outbound rows join the same trace."""
+        # The message's own span (none when tracing is off), in the trace the gateway started
+        # for it (several traces share one ReceiveSmsBatch call): its outbound rows join it.
         with tracing.span(
             "numproxy.router/ReceiveSms",
             parent=dict(request.trace_context) or None,
@@ -84,7 +74,10 @@ class InboundServicer(inbound_pb2_grpc.InboundServiceServicer):
             result = await self._pipeline.receive(sms_from_proto(request))
             if span is not None:
                 span.set_attribute("numproxy.outcome", result.outcome.value)
-        return result
+        return inbound_pb2.ReceiveSmsResponse(
+            outcome=_OUTCOMES[result.outcome],
+            session=f"sessions/{result.session_id}" if result.session_id else "",
+        )
 
     async def ReceiveDeliveryReceipt(
         self, request: inbound_pb2.ReceiveDeliveryReceiptRequest, context: Context
