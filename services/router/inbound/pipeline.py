@@ -22,6 +22,7 @@ hook never holds a batch other pools' messages share.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -206,12 +207,14 @@ async def _run_stages(batch: Batch, messages: Sequence[Inbound]) -> None:
         links=traces[1:],
         attributes={"numproxy.batch_size": len(messages)},
     ):
-        for stage, span_name in _STAGE_SPANS:
-            with tracing.span(span_name):
+        for stage in STAGES:
+            with tracing.span(_span_name(stage)):
                 await stage(batch)
 
 
-_STAGE_SPANS = [(stage, f"numproxy.router/stage/{stage.__name__}") for stage in STAGES]
+@functools.cache
+def _span_name(stage: Stage) -> str:
+    return f"numproxy.router/stage/{stage.__name__}"
 
 
 def _claimed(row: rows.Row) -> Claimed:
