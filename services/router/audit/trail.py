@@ -25,12 +25,12 @@ from numproxy.router.sessions.pagination import Page, decode_token, page_size, p
 from numproxy.router.store import audit
 from numproxy.router.store.audit import StoredEntry, Wanted
 from numproxy.router.store.dialect import READ_ONLY
+from numproxy.router.store.transactions import in_batches
 
 log = logging.getLogger(__name__)
 
-# Entries deleted per transaction, and transactions per housekeeping round at most.
+# Entries deleted per transaction.
 PRUNE_BATCH = 1000
-PRUNE_BATCHES_PER_ROUND = 50
 MAX_FILTER = 128
 
 
@@ -118,13 +118,9 @@ class AuditTrail:
     async def prune(self) -> int:
         """Delete entries older than the retention, in bounded batches; how many."""
         cutoff = self._clock.now() - self._retention
-        total = 0
-        for _ in range(PRUNE_BATCHES_PER_ROUND):
-            async with self._engine.begin() as conn:
-                pruned = await audit.prune(conn, cutoff, PRUNE_BATCH)
-            total += pruned
-            if pruned < PRUNE_BATCH:
-                break
+        total = await in_batches(
+            self._engine, lambda conn: audit.prune(conn, cutoff, PRUNE_BATCH), PRUNE_BATCH
+        )
         if total:
             log.info("pruned %d audit entries older than the retention", total)
         return total

@@ -23,13 +23,12 @@ from numproxy.router.inbound.pipeline import InboundPipeline
 from numproxy.router.settings import RouterSettings
 from numproxy.router.store import events, queries, retention
 from numproxy.router.store.dialect import READ_ONLY, database_unavailable
+from numproxy.router.store.transactions import in_batches
 
 log = logging.getLogger(__name__)
 
-# Events deleted per transaction, and transactions per round at most (a backlog is worked
-# off over several rounds rather than holding up the round's other work).
+# Events deleted per transaction.
 PRUNE_BATCH = 1000
-PRUNE_BATCHES_PER_ROUND = 50
 
 
 class InboundHousekeeping:
@@ -74,13 +73,9 @@ class InboundHousekeeping:
     async def prune_events(self) -> int:
         """Delete events older than the event retention, in bounded batches; how many."""
         cutoff = self._clock.now() - timedelta(seconds=self._settings.event_retention)
-        total = 0
-        for _ in range(PRUNE_BATCHES_PER_ROUND):
-            async with self._engine.begin() as conn:
-                pruned = await events.prune(conn, cutoff, PRUNE_BATCH)
-            total += pruned
-            if pruned < PRUNE_BATCH:
-                break
+        total = await in_batches(
+            self._engine, lambda conn: events.prune(conn, cutoff, PRUNE_BATCH), PRUNE_BATCH
+        )
         if total:
             log.info("pruned %d events older than the retention", total)
         return total
@@ -99,15 +94,7 @@ class InboundHousekeeping:
                 conn, now - timedelta(seconds=self._settings.reply_log_retention), limit
             ),
         }
-        done: dict[str, int] = {}
-        for name, task in tasks.items():
-            done[name] = 0
-            for _ in range(PRUNE_BATCHES_PER_ROUND):
-                async with self._engine.begin() as conn:
-                    count = await task(conn)
-                done[name] += count
-                if count < limit:
-                    break
+        done = {name: await in_batches(self._engine, task, limit) for name, task in tasks.items()}
         async with self._engine.begin() as conn:
             await retention.prune_send_counts(conn, now)
         if any(done.values()):
